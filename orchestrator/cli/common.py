@@ -1,0 +1,59 @@
+"""Options and error handling shared by the CLI verbs."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from ..config import Experiment, load_experiment
+from ..typed import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_RECIPE = "deepseek-v3"
+
+EXIT_INVALID = 2
+EXIT_FAILED = 1
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print one line to stderr and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_config_errors(func: F) -> F:
+    """Turn a ConfigError anywhere below a verb into one line and exit status 2."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as err:
+            fail(str(err))
+    return wrapper  # type: ignore[return-value]
+
+
+def experiment_options(func: F) -> F:
+    """--profile, --recipe, --set, --profiles-dir, --recipes-dir."""
+    options = [
+        click.option("--profile", "-p", required=True, help="cluster profile name or YAML path"),
+        click.option("--recipe", "-r", default=None, help=f"recipe name or YAML path (default {DEFAULT_RECIPE})"),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="override a recipe setting (parallel.pp=4) or a profile one (profile.nodes=2)"),
+        click.option("--profiles-dir", envvar="ORCHESTRATOR_PROFILES_DIR", default=None,
+                     help="directory of your own profiles (also $ORCHESTRATOR_PROFILES_DIR)"),
+        click.option("--recipes-dir", envvar="ORCHESTRATOR_RECIPES_DIR", default=None,
+                     help="directory of your own recipes (also $ORCHESTRATOR_RECIPES_DIR)"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
+         recipes_dir: str | None) -> Experiment:
+    """The experiment named by the common options."""
+    return load_experiment(profile, recipe or DEFAULT_RECIPE, list(overrides), profiles_dir, recipes_dir)

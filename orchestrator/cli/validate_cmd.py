@@ -1,0 +1,34 @@
+"""``orchestrator validate``: every problem of a configuration, one line each; exit 2 when any is an error."""
+
+from __future__ import annotations
+
+import click
+
+from ..checks import all_problems
+from ..megatron_args import build
+from ..validate import Problem, blocking
+from .common import EXIT_INVALID, experiment_options, handle_config_errors, load
+
+
+def report_problems(problems: list[Problem], for_submit: bool = True) -> None:
+    """Print every problem; exit 2 (nothing rendered or submitted) when one of them blocks."""
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if stops := blocking(problems, for_submit):
+        click.echo(f"{len(stops)} problem(s) to fix: nothing was rendered or submitted", err=True)
+        raise SystemExit(EXIT_INVALID)
+
+
+@click.command("validate")
+@experiment_options
+@click.option("--no-megatron", is_flag=True, help="skip Megatron's own argument parser even where installed")
+@handle_config_errors
+def validate(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
+             recipes_dir: str | None, no_megatron: bool) -> None:
+    """Check PROFILE + RECIPE (+ overrides) against every rule, and Megatron's parser where importable."""
+    exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
+    report_problems(all_problems(exp, with_megatron=not no_megatron))
+    for warning in build(exp, "/tmp/check").warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"ok: {exp.profile.name} + {exp.recipe.name}: {exp.nodes} nodes x {exp.profile.gpus_per_node} GPUs, "
+               f"world size {exp.world_size}")

@@ -1,0 +1,170 @@
+"""The Jinja2 environment, its one quoting filter, and ``templates/*.j2`` → the files a job needs.
+
+Every value that reaches a shell goes through ``shq`` (``shlex.quote``) or ``shjoin``; ``#SBATCH`` values go
+through ``sbatch``, which refuses anything that could end the directive; environment names through ``envname``.
+Templates use StrictUndefined, so a missing value is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import __version__, megatron_args, resources
+from .config import Experiment
+from .typed import ConfigError
+
+SECRET_NAMES = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "NGC_API_KEY")
+_SECRET_HINT = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
+
+
+def shq(value: Any) -> str:
+    """Quote one value for POSIX sh."""
+    return shlex.quote(str(value))
+
+
+def shjoin(values: list[Any]) -> str:
+    """Quote and join an argv."""
+    return " ".join(shq(v) for v in values)
+
+
+def sbatch_value(value: Any) -> str:
+    """A value for an ``#SBATCH`` line: refused when it holds spaces, quotes, newlines or shell syntax."""
+    text = str(value)
+    if not _SBATCH_SAFE.match(text):
+        raise ConfigError("#SBATCH", f"{text!r} holds characters an #SBATCH line cannot carry",
+                          "use letters, digits and . , : @ % / + = - _ [ ] only")
+    return text
+
+
+def envname(value: Any) -> str:
+    """An environment variable name, refused unless it is a valid identifier."""
+    text = str(value)
+    if not _ENV_NAME.match(text):
+        raise ConfigError("env", f"{text!r} is not a valid environment variable name", "use [A-Za-z_][A-Za-z0-9_]*")
+    return text
+
+
+def environment() -> jinja2.Environment:
+    """The one Jinja2 environment every template renders in."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname)
+    return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render one template with the toolkit version in its context."""
+    return environment().get_template(name).render(toolkit_version=__version__, **context)
+
+
+@dataclass
+class Rendered:
+    """Every file of one job, by name, and the Megatron arguments behind them."""
+
+    files: dict[str, str]
+    args: megatron_args.MegatronArgs
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write the files into a new or empty directory (never over existing files)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        clashes = [name for name in self.files if (out_dir / name).exists()]
+        if clashes:
+            raise ConfigError("--out", f"{out_dir} already holds {', '.join(clashes)}", "choose a new directory")
+        paths = []
+        for name, text in self.files.items():
+            path = out_dir / name
+            path.write_text(text)
+            if name.endswith(".sh"):
+                path.chmod(0o755)
+            paths.append(path)
+        return paths
+
+
+def job_env(exp: Experiment) -> dict[str, str]:
+    """Recipe environment, then the cluster's (the cluster wins), refusing secrets written as values."""
+    env = {**exp.recipe.env, **exp.profile.env}
+    for name in env:
+        envname(name)
+        if _SECRET_HINT.search(name):
+            raise ConfigError(f"env.{name}", "looks like a secret and would be written into rendered files",
+                              f"remove it and export {name} in your shell: it is passed through by name")
+    return env
+
+
+def job_spec(exp: Experiment, run_dir: str, args: megatron_args.MegatronArgs) -> dict[str, Any]:
+    """The node entry's argument file (job.json), see docs/ARCHITECTURE.md."""
+    return {
+        "name": exp.recipe.name,
+        "command": megatron_args.entry_command(exp) + args.argv,
+        "env": job_env(exp),
+        "env_passthrough": list(SECRET_NAMES),
+        "bindpcie": exp.profile.bindpcie_path or None,
+        "gpus_per_node": exp.profile.gpus_per_node,
+        "megatron_path": exp.profile.megatron_path or None,
+        "dispatcher_fallback": {"from": ["--moe-token-dispatcher-type", "flex"],
+                                "to": ["--moe-token-dispatcher-type", "alltoall"]},
+    }
+
+
+def srun_flags(exp: Experiment) -> list[str]:
+    """srun's flags: tasks, pyxis container, and no CPU binding of Slurm's own when bindpcie binds."""
+    prof, cont = exp.profile, exp.profile.container
+    flags = [f"--ntasks-per-node={prof.gpus_per_node}", "--kill-on-bad-exit=1"]
+    if prof.bindpcie_path:
+        flags.append("--cpu-bind=none")
+    if cont.image:
+        flags.append(f"--container-image={cont.image}")
+        if cont.mounts:
+            flags.append(f"--container-mounts={','.join(cont.mounts)}")
+        if cont.workdir:
+            flags.append(f"--container-workdir={cont.workdir}")
+        if not cont.mount_home:
+            flags.append("--no-container-mount-home")
+        if cont.writable:
+            flags.append("--container-writable")
+    return flags
+
+
+def node_command(exp: Experiment, run_dir: str) -> list[str]:
+    """What srun (or the local launcher) runs per rank: the node entry on this run's job.json."""
+    return [exp.profile.python, "-u", "-m", "orchestrator.node", f"{run_dir}/job.json"]
+
+
+def master_port(run_dir: str) -> int:
+    """A stable port for the local back-end, outside the ephemeral range."""
+    return 20000 + zlib.crc32(run_dir.encode()) % 10000
+
+
+def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
+           dependency: str | None = None, extra_sbatch: dict[str, str] | None = None) -> Rendered:
+    """Render every file of one job for ``run_dir`` (which need not exist yet)."""
+    args = megatron_args.build(exp, run_dir)
+    spec = job_spec(exp, run_dir, args)
+    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec["env"], node_command=node_command(exp, run_dir))
+    files = {"job.json": render_template("job.json.j2", spec=spec)}
+    if exp.profile.scheduler == "slurm":
+        log_pattern = f"{run_dir}/logs/%x_%A_%a.log" if array else f"{run_dir}/logs/%x_%j.log"
+        files["sbatch.sh"] = render_template(
+            "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
+            dependency=dependency, extra_sbatch=extra_sbatch or {}, log_pattern=log_pattern,
+            env_passthrough=spec["env_passthrough"], srun_flags=srun_flags(exp), **common)
+    else:
+        files["launch_local.sh"] = render_template("launch_local.sh.j2", world_size=exp.world_size,
+                                                   master_port=master_port(run_dir), **common)
+    return Rendered(files, args, spec)
+
+
+def spec_json(rendered: Rendered) -> dict[str, Any]:
+    """job.json parsed back (what the node entry will read)."""
+    return dict(json.loads(rendered.files["job.json"]))
