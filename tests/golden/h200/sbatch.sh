@@ -1,0 +1,41 @@
+#!/bin/bash
+# Rendered by orchestrator 0.1.0 -- profile h200, recipe deepseek-v3.
+# Every value below that reaches the shell is quoted by the renderer; secrets are passed by name only.
+#SBATCH --job-name=deepseek-v3
+#SBATCH --nodes=128
+#SBATCH --ntasks-per-node=8
+#SBATCH --gpus-per-node=8
+#SBATCH --mem=0
+#SBATCH --exclusive
+#SBATCH --time=04:00:00
+#SBATCH --output=/runs/golden/logs/%x_%j.log
+#SBATCH --open-mode=append
+set -euo pipefail
+
+
+echo "orchestrator: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST} (restart ${SLURM_RESTART_COUNT:-0})"
+# The recipe's and the cluster's environment (also applied per rank by the node entry from job.json).
+export CUDA_DEVICE_MAX_CONNECTIONS=32
+export NVTE_FWD_LAYERNORM_SM_MARGIN=0
+export NVTE_BWD_LAYERNORM_SM_MARGIN=0
+export NVTE_ALLOW_NONDETERMINISTIC_ALGO=1
+export NVTE_FUSED_ATTN=1
+export NVTE_NORM_FWD_USE_CUDNN=1
+export NVTE_NORM_BWD_USE_CUDNN=1
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+export NCCL_NVLS_ENABLE=0
+export NCCL_DEBUG=WARN
+export TORCH_NCCL_AVOID_RECORD_STREAMS=1
+export NCCL_IB_TIMEOUT=19
+export NCCL_IB_QPS_PER_CONNECTION=4
+export NCCL_P2P_NET_CHUNKSIZE=2097152
+export UB_SKIPMC=1
+export TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+export NVSHMEM_DISABLE_NVLS=1
+# WANDB_API_KEY is passed through from the submitting environment when set (never written here).
+# HF_TOKEN is passed through from the submitting environment when set (never written here).
+# HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
+# NGC_API_KEY is passed through from the submitting environment when set (never written here).
+
+srun --ntasks-per-node=8 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --no-container-mount-home --container-writable \
+    python3 -u -m orchestrator.node /runs/golden/job.json

@@ -1,0 +1,115 @@
+"""Each pre-submit rule: one configuration it accepts, one it refuses with the setting and the fix named."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orchestrator.config import load_experiment
+from orchestrator.validate import Problem, blocking, validate
+
+ACCOUNT = "profile.account=acct"
+
+
+def problems(profile: str = "h100-eos", recipe: str = "deepseek-v3", *overrides: str) -> list[Problem]:
+    return blocking(validate(load_experiment(profile, recipe, [ACCOUNT, *overrides])))
+
+
+def settings(found: list[Problem]) -> list[str]:
+    return [p.setting for p in found]
+
+
+@pytest.mark.parametrize("profile, recipe", [
+    ("h100-eos", "deepseek-v3"), ("h100", "deepseek-v3"), ("h200", "deepseek-v3"),
+    ("h100", "dsv3-proxy-14l"), ("local", "dsv3-proxy-3l"), ("local-slurm", "dsv3-proxy-3l"),
+])
+def test_shipped_combinations_are_valid(profile: str, recipe: str) -> None:
+    assert problems(profile, recipe) == []
+
+
+def test_gb200_segments_and_expert_parallelism() -> None:
+    assert settings(problems("gb200-nvl72", "deepseek-v3")) == ["profile.segment"]  # 128 nodes, segments of 18
+    # 576 GPUs: EP64 × PP8 = 512 does not divide them, and GBS 8192 does not split over DP 36
+    found = problems("gb200-nvl72", "deepseek-v3", "nodes=144")
+    assert settings(found) == ["parallel.ep", "training.global_batch_size"]
+    assert problems("gb200-nvl72", "deepseek-v3", "nodes=144", "parallel.ep=8",
+                    "training.global_batch_size=8208") == []
+
+
+def test_world_size_must_hold_tp_cp_pp() -> None:
+    found = problems("h100", "deepseek-v3", "nodes=3")
+    assert "parallel.tp/cp/pp" in settings(found)
+    assert "world size 24 (3 nodes × 8 GPUs)" in str(found[0])
+
+
+def test_expert_parallel_must_divide_world_and_experts() -> None:
+    assert "parallel.ep" in settings(problems("h100", "deepseek-v3", "parallel.ep=48"))
+    assert problems("h100", "deepseek-v3", "parallel.ep=32") == []
+
+
+def test_pipeline_layout_stage_count_must_match_pp_times_vpp() -> None:
+    found = problems("h100", "deepseek-v3", "parallel.pp=4")
+    assert settings(found) == ["parallel.pipeline_layout"]
+    assert "32 stages but PP×VPP = 4×4 = 16" in found[0].message
+
+
+def test_pipeline_layout_layer_count_must_match_the_model() -> None:
+    found = problems("h100", "deepseek-v3", "parallel.pipeline_layout=Et|(tt|)*30L")
+    assert "places 0 MTP layers" in found[0].message
+    found = problems("h100", "deepseek-v3", "model.num_layers=60")
+    assert "places 61 transformer layers ('t') but the model has 60" in found[0].message
+
+
+def test_even_split_needed_without_a_layout() -> None:
+    found = problems("h100", "deepseek-v3", "switches.flexible_pp_layout=false")
+    assert settings(found) == ["parallel.pp/vpp"]
+
+
+def test_global_batch_must_be_multiple_of_micro_batch_times_dp() -> None:
+    found = problems("h100", "deepseek-v3", "training.global_batch_size=8190")
+    assert settings(found) == ["training.global_batch_size"]
+    assert "MBS×DP = 1×64" in found[0].message
+
+
+@pytest.mark.parametrize("overrides, setting", [
+    (["switches.token_dispatcher=alltoall"], "switches.deepep"),
+    (["switches.deepep=false"], "switches.token_dispatcher"),
+    (["switches.fp8_blockwise=false", "switches.router_padding_for_fp8=false"], "switches.fp8_param_gather"),
+    (["parallel.distributed_optimizer=false", "switches.bf16_optimizer_states=false"], "switches.fp8_param_gather"),
+    (["switches.ep_a2a_overlap=false"], "switches.delay_wgrad_compute"),
+    (["switches.recompute_modules=[mla_up_proj, mystery]"], "switches.recompute_modules"),
+    (["switches.recompute_modules=[moe]"], "switches.ep_a2a_overlap"),
+    (["model.mtp_num_layers=2", "parallel.pipeline_layout=Et|(tt|)*30mmL"], "switches.ep_a2a_overlap"),
+])
+def test_switches_that_need_each_other(overrides: list[str], setting: str) -> None:
+    assert setting in settings(problems("h100", "deepseek-v3", *overrides))
+
+
+def test_a2a_overlap_needs_expert_parallelism() -> None:
+    found = problems("local", "dsv3-proxy-3l", "parallel.ep=1")
+    assert "switches.ep_a2a_overlap" in settings(found)
+    assert "EP > 1" in str(found[0])
+
+
+def test_required_profile_setting_blocks_submission_but_not_rendering() -> None:
+    exp = load_experiment("h100-eos", "deepseek-v3")
+    found = validate(exp)
+    assert [p.setting for p in blocking(found)] == ["profile.account"]
+    assert blocking(found, for_submit=False) == []
+
+
+def test_every_problem_names_setting_and_fix() -> None:
+    found = problems("h100", "deepseek-v3", "parallel.pp=3", "parallel.ep=7", "training.global_batch_size=7")
+    assert len(found) >= 3  # all of them, not the first
+    for problem in found:
+        line = str(problem)
+        assert "\n" not in line and line.startswith("error: ") and "(fix: " in line
+
+
+def test_validation_is_fast() -> None:
+    exp = load_experiment("h100", "deepseek-v3", [ACCOUNT])
+    start = time.perf_counter()
+    for _ in range(100):
+        validate(exp)
+    assert (time.perf_counter() - start) / 100 < 0.05
