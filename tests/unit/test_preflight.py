@@ -1,0 +1,52 @@
+"""The preflight payload on this machine, as one local rank (no Slurm): real gloo group of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestrator import capabilities, preflight
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_megatron_arguments_are_what_follows_the_entry() -> None:
+    assert preflight.megatron_arguments(["python3", "-u", "-m", "orchestrator.train", "--a", "1"]) == ["--a", "1"]
+    assert preflight.megatron_arguments(["torchrun", "pretrain_gpt.py", "--b"]) == ["--b"]
+    assert preflight.megatron_arguments(["trainer", "--c", "2"]) == ["--c", "2"]
+
+
+def test_expected_sum() -> None:
+    assert [preflight.expected_sum(n) for n in (1, 4, 16)] == [1, 10, 136]
+
+
+def test_megatron_check_is_skipped_with_the_reason_when_megatron_training_is_absent() -> None:
+    absent = capabilities.Capability("megatron.training", False, "0.16.1",
+                                     "megatron.training not importable here (megatron-core 0.16.1)")
+    assert preflight.validate_megatron_args(["--num-layers", "3"], absent) == {
+        "checked": False, "ok": None, "message": "megatron.training not importable here (megatron-core 0.16.1)"}
+
+
+def test_single_local_rank_preflight_reports_one_json_line(tmp_path: Path) -> None:
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"name": "pf", "command": ["python3", "-m", "orchestrator.train", "--num-layers", "3",
+                                                          "--moe-token-dispatcher-type", "flex",
+                                                          "--moe-enable-deepep"]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "MASTER_"))}
+    env.update(ORCH_LAUNCHER="local", MASTER_PORT="29731")
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.node", "--preflight", str(spec)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    reports = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"preflight"')]
+    assert proc.returncode == 0, proc.stderr
+    assert len(reports) == 1
+    r = reports[0]
+    assert (r["ok"], r["rank"], r["world_size"], r["launcher"]) == (True, 0, 1, "local")
+    assert r["allreduce"]["ok"] and r["allreduce"]["sum"] == 1 and r["allreduce"]["backend"] in ("gloo", "nccl")
+    assert set(r["versions"]) >= {"orchestrator", "torch", "megatron-core", "transformer_engine", "deep_ep"}
+    if not capabilities.probe_deepep().usable:
+        assert "falls back to --moe-token-dispatcher-type alltoall" in r["dispatcher"]
+    if not capabilities.probe_megatron_training().usable:
+        assert r["megatron_args"]["message"].startswith("megatron.training not importable here")
