@@ -1,0 +1,96 @@
+"""Parser throughput on a large synthetic Megatron log built from the real fixture lines.
+
+    python benchmarks/bench_logparse.py [--mb 800] [--mix all|run|iterations]
+
+Every mix repeats real lines of ``tests/fixtures/megatron-logs/`` with renumbered iterations, every third line
+behind an ``srun --label`` (``0: ``) or ``torchrun --tee`` (``[default1]:``) rank prefix:
+
+- ``all`` (default): every fixture file in turn (successes and failures, argument dumps, warnings, tracebacks),
+  about 1 iteration line per 16 KB;
+- ``run``: the part of one successful run after its argument dump (parameter lists, timers, memory and iteration
+  lines), about 1 iteration line per 2.6 KB;
+- ``iterations``: iteration and memory lines only, the worst case (a long run logging every iteration).
+
+Prints the size, the parse time of ``parse_file`` (page cache warm) and MB/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from orchestrator.logparse import parse_file, steady_state  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests/fixtures/megatron-logs"
+_ITER = re.compile(r"iteration +(\d+)/ *(\d+) \|")
+_PREFIXES = ("", "0: ", "[default1]:")
+
+
+def _lines(mix: str) -> tuple[list[str], list[str]]:
+    """The lines written once (head) and the lines repeated (body) for a mix."""
+    if mix == "all":
+        body = [line for f in sorted(FIXTURES.glob("*.log")) for line in f.read_text().splitlines(keepends=True)]
+        return [], body
+    lines = (FIXTURES / "ok_bf16_alltoall_ep2.log").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if "end of arguments" in line) + 1
+    head, body = lines[:end], lines[end:]
+    if mix == "iterations":
+        body = [line for line in body if _ITER.search(line) or "memory (MB)" in line]
+    return head, body
+
+
+def build(path: Path, target_mb: int, mix: str) -> int:
+    """Write the synthetic log; return the number of iteration lines written."""
+    head, body = _lines(mix)
+    per_round = sum(1 for line in body if _ITER.search(line))
+    rounds = max(1, (target_mb << 20) // sum(map(len, body)))
+    total = rounds * per_round
+    it = 0
+
+    def renumber(m: re.Match[str]) -> str:
+        nonlocal it
+        it += 1
+        return f"iteration {it:8d}/{total:8d} |"
+
+    with open(path, "w") as fh:
+        fh.writelines(head)
+        for r in range(rounds):
+            fh.write("".join(_PREFIXES[(r + k) % 3] + _ITER.sub(renumber, line) for k, line in enumerate(body)))
+    return it
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mb", type=int, default=800, help="size of the synthetic log in MiB")
+    ap.add_argument("--mix", choices=("all", "run", "iterations"), default="all")
+    ap.add_argument("--path", default=f"/tmp/bench_megatron_{os.getpid()}.log")
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic log")
+    opts = ap.parse_args()
+    path = Path(opts.path)
+    n_iter = build(path, opts.mb, opts.mix)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:  # warm the page cache: measure parsing, not the disk
+            while fh.read(64 << 20):
+                pass
+        t0 = time.perf_counter()
+        summary = parse_file(path)
+        dt = time.perf_counter() - t0
+        ss = steady_state(summary.records)
+        assert len(summary.records) == n_iter, (len(summary.records), n_iter)
+        print(f"mix={opts.mix} size={size / 2**20:.0f} MiB iterations={n_iter} time={dt:.2f} s "
+              f"-> {size / 2**20 / dt:.0f} MiB/s ({size / 1e6 / dt:.0f} MB/s); "
+              f"steady-state median {ss.median_tflops_per_gpu} TFLOP/s/GPU")
+    finally:
+        if not opts.keep:
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
