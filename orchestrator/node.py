@@ -300,7 +300,7 @@ def prepare(spec: jobspec.JobSpec, environ: Mapping[str, str]) -> tuple[DistEnv,
     env, missing = child_env(environ, spec, dist)
     bound = binding_mod.apply(binding_mod.plan(spec.bindpcie, dist.local_rank, env))
     log(bound.line(dist.rank, host_name(environ)))
-    if missing:
+    if missing and dist.local_rank == 0:
         log(f"[orchestrator.node] rank {dist.rank}: env_passthrough not set here: {', '.join(missing)}")
     deepep = capabilities.probe_deepep() if deepep_requested(spec.command) else None
     argv, warning = effective_command(spec, deepep.usable if deepep else True, deepep.reason if deepep else "")
@@ -311,12 +311,23 @@ def prepare(spec: jobspec.JobSpec, environ: Mapping[str, str]) -> tuple[DistEnv,
     return dist, bound, env, list(bound.prefix) + argv
 
 
+def spec_path(pattern: str, env: Mapping[str, str]) -> str:
+    """The job spec of this task: ``%a`` in the path is the array task id (one job.json per array task)."""
+    if "%a" not in pattern:
+        return pattern
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    if task is None:
+        raise jobspec.JobSpecError(f"{pattern} names an array task (%a) but SLURM_ARRAY_TASK_ID is not set")
+    return pattern.replace("%a", task)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.node", description=__doc__.split("\n")[0])
     parser.add_argument("--preflight", action="store_true", help="run the preflight checks instead of the command")
-    parser.add_argument("spec", help="path of job.json")
+    parser.add_argument("spec", help="path of job.json; %%a is replaced by SLURM_ARRAY_TASK_ID")
     args = parser.parse_args(argv)
     try:
+        args.spec = spec_path(args.spec, os.environ)
         spec = jobspec.load(args.spec)
     except jobspec.JobSpecError as exc:
         log(f"error: {exc}")

@@ -1,0 +1,61 @@
+"""``orchestrator cancel``: cancel (or requeue) the jobs of a run, one job, or one array task."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import click
+
+from .. import runs, slurm, status
+from .common import EXIT_FAILED, fail
+
+
+def _targets(record: runs.RunRecord, job: str | None) -> list[str]:
+    ids = record.job_ids
+    if job is None:
+        return ids
+    known = set(ids) | {t.job_id for t in record.tasks}
+    if job not in known:
+        fail(f"--job: {job} is not a job of run {record.run_id} (fix: one of {', '.join(sorted(known))})")
+    return [job]
+
+
+def _cancel_local(job_id: str) -> None:
+    """Stop a local run's submitit controller (it stops its tasks); only if it still is that controller."""
+    try:
+        cmdline = Path(f"/proc/{job_id}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"submitit.local._local" in cmdline:
+        os.kill(int(job_id), signal.SIGINT)
+
+
+@click.command("cancel")
+@click.argument("run", required=False)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
+@click.option("--job", default=None, help="only this job or array task (12, 12_3)")
+@click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
+def cancel(run: str | None, root: Path | None, job: str | None, requeue: bool) -> None:
+    """Cancel every job of RUN (a directory or run id; default the newest run)."""
+    try:
+        run_dir = runs.resolve_run(run, root or status.default_root())
+        record = runs.load_record(run_dir)
+    except runs.RunError as exc:
+        fail(f"cancel: {exc} (fix: pass a run directory or --root)")
+    for target in _targets(record, job):
+        base, _, task = target.partition("_")
+        try:
+            if record.backend == "local":
+                if requeue:
+                    fail("--requeue: local runs cannot be requeued (fix: submit --from the run directory)")
+                _cancel_local(base)
+            elif requeue:
+                slurm.requeue(base, int(task) if task else None)
+            else:
+                slurm.cancel(base, int(task) if task else None)
+        except slurm.SlurmError as exc:
+            fail(f"cancel: {exc}", EXIT_FAILED)
+        click.echo(f"{'requeued' if requeue else 'cancelled'} {target} ({record.run_id})")

@@ -1,0 +1,63 @@
+"""``orchestrator logs``: print (or follow) the logs of a run, one job or one array task."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .. import runs, status
+from .common import fail
+
+
+def _select(run_dir: Path, job: str | None) -> list[Path]:
+    return runs.logs_of_job(run_dir, job) if job else runs.log_files(run_dir)
+
+
+def _tail(path: Path, lines: int | None) -> str:
+    text = path.read_text(errors="replace")
+    return text if lines is None else "\n".join(text.splitlines()[-lines:]) + "\n"
+
+
+@click.command("logs")
+@click.argument("run", required=False)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
+@click.option("--job", default=None, help="only this job or array task (12, 12_3)")
+@click.option("--tail", "lines", type=int, default=None, help="only the last N lines of each log")
+@click.option("--follow", is_flag=True, help="keep printing what is appended (Ctrl-C to stop)")
+@click.option("--list", "list_only", is_flag=True, help="print the log paths only")
+def logs(run: str | None, root: Path | None, job: str | None, lines: int | None, follow: bool,
+         list_only: bool) -> None:
+    """Logs of RUN (a directory or run id; default the newest run)."""
+    try:
+        run_dir = runs.resolve_run(run, root or status.default_root())
+    except runs.RunError as exc:
+        fail(f"logs: {exc} (fix: pass a run directory or --root)")
+    paths = _select(run_dir, job)
+    if not paths and not follow:
+        fail(f"logs: no logs yet in {run_dir}" + (f" for job {job}" if job else "") + " (fix: wait for the job to start)", 1)
+    for path in paths:
+        if list_only:
+            click.echo(str(path))
+            continue
+        click.echo(f"===== {path} =====")
+        click.echo(_tail(path, lines), nl=False)
+    if follow:
+        _follow(run_dir, job, {p: p.stat().st_size for p in paths})
+
+
+def _follow(run_dir: Path, job: str | None, offsets: dict[Path, int]) -> None:
+    try:
+        while True:
+            for path in _select(run_dir, job):
+                size, start = path.stat().st_size, offsets.get(path, 0)
+                if size > start:
+                    with path.open("rb") as handle:
+                        handle.seek(start)
+                        click.echo(handle.read().decode(errors="replace"), nl=False)
+                offsets[path] = size
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        return

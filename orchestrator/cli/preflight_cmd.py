@@ -1,0 +1,64 @@
+"""``orchestrator preflight``: the short job that proves rendezvous, binding, GPUs, versions and Megatron's args."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import launch, runs, status
+from .common import EXIT_FAILED, experiment_options, fail, handle_config_errors, load
+from .submit import print_submission
+from .validate_cmd import report_problems
+
+
+def reports(rows: list[status.Row]) -> list[dict[str, object]]:
+    """The per-rank JSON lines the preflight payload printed."""
+    found = []
+    for row in rows:
+        if not row.log:
+            continue
+        with open(row.log, errors="replace") as handle:
+            found += [json.loads(line) for line in handle if line.startswith('{"preflight"')]
+    return sorted(found, key=lambda r: int(r.get("rank", 0)))  # type: ignore[arg-type]
+
+
+def summary(report: dict[str, object]) -> str:
+    allreduce = report.get("allreduce") or {}
+    margs = report.get("megatron_args") or {}
+    return (f"rank {report.get('rank')}/{report.get('world_size')} {report.get('host')}: "
+            f"{'ok' if report.get('ok') else 'FAILED'}, all-reduce "
+            f"{'ok' if allreduce.get('ok') else 'FAILED'} ({allreduce.get('backend')}), "  # type: ignore[union-attr]
+            f"binding: {report.get('binding')}, megatron args: {margs.get('message')}")  # type: ignore[union-attr]
+
+
+@click.command("preflight")
+@experiment_options
+@click.option("--no-wait", is_flag=True, help="submit and return (see `orchestrator status` / `logs`)")
+@handle_config_errors
+def preflight(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
+              recipes_dir: str | None, no_wait: bool) -> None:
+    """Run the preflight payload with PROFILE + RECIPE's allocation; exit 1 if any rank's check failed."""
+    exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
+    try:
+        sub = launch.submit_run(exp, list(overrides), preflight=True)
+    except launch.InvalidSubmission as exc:
+        report_problems(exc.problems)
+        raise SystemExit(2) from exc
+    except (launch.LaunchError, runs.RunError) as exc:
+        fail(str(exc), EXIT_FAILED)
+    print_submission(sub)
+    if no_wait:
+        return
+    rows = status.follow([sub.run_dir], interval_s=1.0)
+    found = reports(rows)
+    for report in found:
+        click.echo(summary(report))
+    if found:
+        click.echo(f"versions: {json.dumps(found[0].get('versions'))}")
+    expected = exp.world_size
+    if not all(r.ok for r in rows) or len(found) != expected or not all(r.get("ok") for r in found):
+        click.echo(f"preflight FAILED: {len(found)}/{expected} rank reports, job state "
+                   f"{', '.join(r.state for r in rows)}; see {sub.run_dir}/logs", err=True)
+        raise SystemExit(EXIT_FAILED)
+    click.echo(f"preflight ok: {len(found)} ranks")

@@ -1,0 +1,75 @@
+"""``orchestrator submit``: validate, render and submit a run, a chain of segments, or a sweep as a job array."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import launch, runs, status
+from ..sweep import load_sweep
+from .common import DEFAULT_RECIPE, EXIT_FAILED, fail, handle_config_errors, load
+from .validate_cmd import report_problems
+
+
+def print_submission(sub: launch.Submission) -> None:
+    rec = sub.record
+    click.echo(f"run {rec.run_id}: {sub.run_dir}")
+    for job in rec.jobs:
+        dep = f" after {job.dependency}" if job.dependency else ""
+        arr = f" array {job.array}" if job.array else ""
+        click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
+    for task in rec.tasks:
+        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
+
+
+def follow_and_exit(run_dir: Path) -> None:
+    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
+    if not all(r.ok for r in rows):
+        raise SystemExit(EXIT_FAILED)
+
+
+@click.command("submit")
+@click.option("--profile", "-p", default=None, help="cluster profile name or YAML path")
+@click.option("--recipe", "-r", default=None, help=f"recipe name or YAML path (default {DEFAULT_RECIPE}, or the sweep's)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a recipe setting (parallel.pp=4) or a profile one (profile.nodes=2)")
+@click.option("--profiles-dir", envvar="ORCHESTRATOR_PROFILES_DIR", default=None, help="directory of your profiles")
+@click.option("--recipes-dir", envvar="ORCHESTRATOR_RECIPES_DIR", default=None, help="directory of your recipes")
+@click.option("--sweep", "sweep_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="sweep file: one job-array task per variant")
+@click.option("--segments", type=click.IntRange(min=1), default=1, show_default=True,
+              help="chain of jobs, each resuming from the previous one's checkpoint")
+@click.option("--segment-dependency", type=click.Choice(["afterok", "afterany"]), default="afterok",
+              show_default=True, help="when the next segment may start")
+@click.option("--from", "from_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="submit again exactly what this run directory's record.json describes")
+@click.option("--follow", is_flag=True, help="wait and show the status table until every job ended")
+@handle_config_errors
+def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
+           recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
+           from_run: Path | None, follow: bool) -> None:
+    """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
+    try:
+        if from_run is not None:
+            if profile or recipe or overrides or sweep_file:
+                fail("--from: repeats a recorded run as it was (fix: drop --profile/--recipe/--set/--sweep)")
+            sub = launch.resubmit(from_run)
+        else:
+            if not profile:
+                fail("--profile: missing (fix: pass --profile NAME; `orchestrator profiles` lists them)")
+            sweep = load_sweep(sweep_file) if sweep_file else None
+            exp = load(profile, recipe or (sweep.recipe if sweep else None), overrides, profiles_dir, recipes_dir)
+            if sweep is not None:
+                sub = launch.submit_sweep(exp, sweep, list(overrides))
+            else:
+                sub = launch.submit_run(exp, list(overrides), segments=segments,
+                                        segment_dependency=segment_dependency)
+    except launch.InvalidSubmission as exc:
+        report_problems(exc.problems)
+        raise SystemExit(2) from exc
+    except (launch.LaunchError, runs.RunError) as exc:
+        fail(str(exc), EXIT_FAILED)
+    print_submission(sub)
+    if follow:
+        follow_and_exit(sub.run_dir)

@@ -1,0 +1,183 @@
+"""What the user reads about runs: one row per job / segment / array task with state, exit code, progress, error.
+
+All Slurm jobs of all runs asked for are looked up with ONE ``slurm.job_states`` call (one ``sacct``; ``scontrol``
+when accounting is off). Local runs are read from submitit's local controller: its result file holds the exit
+status, a live controller process means RUNNING. Progress comes from the Megatron log (``logparse``); for a job that
+failed, the last error line of its log is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import logparse, runs, slurm
+
+ERROR_LINE = re.compile(r"((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Interrupt)\b:?.*|.*\berror:.*)")
+_SKIP_ERROR = ("[orchestrator.", "WARNING:")
+FAILED_STATES = frozenset(slurm.TERMINAL_STATES - {"COMPLETED"})
+
+
+@dataclass
+class Row:
+    run: str
+    job_id: str
+    part: str                  # "run", "segment 1/2", variant name, "preflight"
+    state: str
+    exit_code: int | None = None
+    elapsed_s: int | None = None
+    nodes: str = ""
+    progress: str = ""         # "12/20" from the Megatron log
+    error: str = ""            # last error line of the log when the job failed
+    log: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in slurm.TERMINAL_STATES
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "COMPLETED"
+
+
+# ------------------------------------------------------------------------------------------------- logs
+def last_error(text: str) -> str:
+    """The last line of a log that reads like an error (a Python exception line wins over srun's messages)."""
+    exception, other = "", ""
+    for raw in text.splitlines():
+        line = re.sub(r"^\s*\d+: ", "", raw).strip()       # srun --label prefix
+        if not line or line.startswith(_SKIP_ERROR) or not ERROR_LINE.fullmatch(line):
+            continue
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b", line):
+            exception = line
+        else:
+            other = line
+    return (exception or other)[:300]
+
+
+def progress(log: Path) -> str:
+    try:
+        summary = logparse.parse_file(log)
+    except OSError:
+        return ""
+    if not summary.records:
+        return ""
+    last = summary.records[-1]
+    return f"{last.iteration}/{last.train_iters}"
+
+
+def _describe_logs(row: Row, logs: list[Path]) -> Row:
+    if not logs:
+        return row
+    row.log = str(logs[-1])
+    row.progress = progress(logs[-1])
+    if row.state in FAILED_STATES or (row.exit_code not in (None, 0)):
+        try:
+            row.error = last_error(logs[-1].read_text(errors="replace"))
+        except OSError:
+            pass
+    return row
+
+
+# ------------------------------------------------------------------------------------------------- local runs
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def local_state(run_dir: Path, job_id: str) -> slurm.JobState:
+    """State of a local job from submitit's result file / the controller process."""
+    from submitit.core.utils import JobPaths, pickle_load   # login side only
+
+    result = JobPaths(run_dir / ".submitit", job_id=job_id, task_id=0).result_pickle
+    if result.exists():
+        outcome, value = pickle_load(result)
+        if outcome == "success" and isinstance(value, int):
+            return slurm.JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value, source="local")
+        return slurm.JobState(job_id, "FAILED", exit_code=1, source="local")
+    if job_id.isdigit() and _alive(int(job_id)):
+        return slurm.JobState(job_id, "RUNNING", source="local")
+    return slurm.JobState(job_id, "CANCELLED", source="local")
+
+
+# ------------------------------------------------------------------------------------------------- rows
+def _wanted(record: runs.RunRecord) -> list[tuple[str, str]]:
+    """(job id, part label) of every row of a run."""
+    if record.kind == "array":
+        return [(t.job_id, t.variant) for t in record.tasks]
+    if record.kind == "preflight":
+        return [(j.job_id, "preflight") for j in record.jobs]
+    return [(j.job_id, j.role) for j in record.jobs]
+
+
+def collect(run_dirs: Iterable[Path]) -> list[Row]:
+    """Rows of every run, with one scheduler query for all Slurm jobs."""
+    loaded = [(Path(d), runs.load_record(d)) for d in run_dirs]
+    slurm_ids = [j.job_id for _d, r in loaded if r.backend == "slurm" for j in r.jobs]
+    states = slurm.job_states(slurm_ids) if slurm_ids else {}
+    rows = []
+    for run_dir, record in loaded:
+        for job_id, part in _wanted(record):
+            if record.backend == "local":
+                state = local_state(run_dir, job_id)
+            else:
+                state = states.get(job_id) or slurm.JobState(job_id, "UNKNOWN", source="none")
+            row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
+                      elapsed_s=state.elapsed_s, nodes=state.nodes)
+            rows.append(_describe_logs(row, runs.logs_of_job(run_dir, job_id)))
+        if record.error:
+            rows.append(Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------- output
+COLUMNS = ("RUN", "JOB", "PART", "STATE", "EXIT", "ELAPSED", "NODES", "PROGRESS", "ERROR")
+
+
+def _elapsed(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def table(rows: list[Row]) -> str:
+    cells = [[r.run, r.job_id, r.part, r.state, "-" if r.exit_code is None else str(r.exit_code),
+              _elapsed(r.elapsed_s), r.nodes or "-", r.progress or "-", r.error or ""] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(COLUMNS)]
+    widths[-1] = len(COLUMNS[-1])
+    lines = ["  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
+    return "\n".join(lines)
+
+
+def to_json(rows: list[Row]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=2)
+
+
+def follow(run_dirs: list[Path], interval_s: float = 2.0, timeout_s: float | None = None,
+           on_change: Callable[[list[Row]], None] | None = None) -> list[Row]:
+    """Poll until every row is finished (or ``timeout_s`` passes); ``on_change`` sees each new table."""
+    start, shown = time.monotonic(), ""
+    while True:
+        rows = collect(run_dirs)
+        text = table(rows)
+        if on_change and text != shown:
+            on_change(rows)
+            shown = text
+        finished = all(r.done or r.state == "NOT_SUBMITTED" for r in rows)
+        if finished or (timeout_s is not None and time.monotonic() - start > timeout_s):
+            return rows
+        time.sleep(interval_s)
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("ORCHESTRATOR_RUNS", "runs"))
