@@ -1,0 +1,356 @@
+"""Why a training job ended: known failure signatures of Megatron/torch/NCCL/DeepEP logs and Slurm end states.
+
+``SIGNATURES`` is the table: each entry has literal ``needles`` tested first (cheap), a regex run only on lines
+holding one, and a cause and a fix (``str.format`` templates over the regex's named groups and ``where``, e.g.
+" on rank 3"). The verdict, in order: the earliest root-cause signature (configuration error, OOM, DeepEP,
+NVSHMEM); else the exception of the rank whose Python traceback began first; else a symptom (an NCCL watchdog
+timeout: some other rank failed or hung); else the launcher's "first observed failure" summary. Standard
+library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+ROOT, SYMPTOM = 0, 1
+"""Signature tiers: a root cause; a symptom of a failure elsewhere (ranked below any Python exception)."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One known failure: how it shows in a log, what it means, what to change."""
+
+    name: str
+    """Short identifier (``cuda_oom``, ``nccl_watchdog_timeout`` ...)."""
+    needles: tuple[str, ...]
+    """Literal substrings; the regex runs only on lines holding one of them."""
+    regex: re.Pattern[str]
+    """The pattern; its named groups fill the ``cause`` and ``fix`` templates."""
+    cause: str
+    """What went wrong (template; ``{where}`` is " on rank N" or "")."""
+    fix: str
+    """What to do about it (template)."""
+    tier: int = ROOT
+    """``ROOT`` or ``SYMPTOM``: a root cause wins over a Python exception, which wins over a symptom."""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict on one failed run."""
+
+    name: str
+    """The signature that matched (``python_exception``, ``slurm_timeout`` ... for the generic ones)."""
+    cause: str
+    """Why the run failed, in one sentence."""
+    fix: str
+    """What to change."""
+    evidence: str
+    """The matched log line (without its rank prefix; cut to 400 characters), or the Slurm state."""
+    rank: int | None = None
+    """Global rank the failure was first seen on, when the log says."""
+    line: int | None = None
+    """1-based line number of the evidence in the log."""
+
+
+def _sig(name: str, needles: tuple[str, ...], regex: str, cause: str, fix: str, tier: int = ROOT) -> Signature:
+    return Signature(name, needles, re.compile(regex), cause, fix, tier)
+
+
+SIGNATURES: tuple[Signature, ...] = (
+    _sig("dataset_helpers_make", ("No targets specified and no makefile found", "Failed to compile the C++ dataset"),
+         r"No targets specified and no makefile found|Failed to compile the C\+\+ dataset helper",
+         "megatron.training runs `make` in megatron/core/datasets to build the dataset index helper{where}; the "
+         "megatron-core wheel ships the helper prebuilt but no Makefile",
+         "put a Makefile with a no-op target in <site-packages>/megatron/core/datasets/ "
+         "(printf 'all:\\n\\t@true\\n' > Makefile)"),
+    _sig("ce_fusion_te_rejected", ("cross entropy loss fusion is disabled",),
+         r"Transformer Engine cross entropy loss fusion is disabled",
+         "megatron-core 0.18.2 and later reject --cross-entropy-fusion-impl te (argument check{where})",
+         "use --cross-entropy-fusion-impl native (or drop --cross-entropy-loss-fusion)"),
+    _sig("grad_accum_fusion_no_apex", ("fused_weight_gradient_mlp_cuda",),
+         r"gradient_accumulation_fusion.*fused_weight_gradient_mlp_cuda module is not found",
+         "gradient accumulation fusion needs APEX's fused_weight_gradient_mlp_cuda extension, which is not "
+         "installed{where}",
+         "add --no-gradient-accumulation-fusion (or install APEX with --cpp_ext --cuda_ext)"),
+    _sig("ncclep_capacity_factor", ("requires moe_expert_rank_capacity_factor",),
+         r"The 'ncclep' backend requires moe_expert_rank_capacity_factor",
+         "the flex dispatcher's ncclep backend needs a per-rank receive budget and none was set{where}",
+         "add --moe-expert-rank-capacity-factor 2.0 (generous: exceeding it traps)"),
+    _sig("ncclep_te_api_mismatch", ("ep_bootstrap()",),
+         r"ep_bootstrap\(\) (?:missing \d+ required positional argument|got an unexpected keyword)",
+         "megatron-core and Transformer Engine disagree on the NCCL-EP API (ep_bootstrap signature){where}",
+         "use --moe-token-dispatcher-type alltoall (or flex with --moe-flex-dispatcher-backend deepep where DeepEP "
+         "is installed), or pair megatron-core with the TE release it was built against"),
+    _sig("cuda_oom", ("out of memory",),
+         r"CUDA out of memory\. Tried to allocate (?P<size>[\d.]+ ?[KMGT]i?B)(?:\. GPU (?P<gpu>\d+) has a total "
+         r"capaci?ty of (?P<total>[\d.]+ ?[KMGT]i?B) of which (?P<free>[\d.]+ ?(?:[KMGT]i?B|bytes)) is free)?"
+         r"|CUDA error: out of memory(?P<nosize>)",
+         "GPU out of memory{where} while allocating {size}",
+         "lower --micro-batch-size, recompute more (--recompute-granularity selective --recompute-modules "
+         "mla_up_proj mlp moe_act, or full), spread the model over more GPUs (PP/EP), or set "
+         "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True if much memory is reserved but unallocated"),
+    _sig("deepep_timeout", ("DeepEP timeout",),
+         r"DeepEP timeout (?:for (?P<phase>dispatch|combine)\w*(?: \w+)*|check failed)[^\n]*?rank[ =]+(?P<peer>\d+)",
+         "a DeepEP {phase} kernel timed out waiting for its peers{where}: a peer rank crashed or hangs, the "
+         "NVLink/RDMA transport (NVSHMEM) does not deliver, or the token buffers are too small",
+         "look for an earlier error on another rank; run DeepEP's tests/test_intranode.py and test_internode.py "
+         "on these nodes; check NVSHMEM_* and IB settings; or fall back to --moe-token-dispatcher-type alltoall"),
+    _sig("nvshmem_init", ("nvshmem", "NVSHMEM", "transports", "GPU-initiated communication", "mlx5dv_devx_uar"),
+         r"nvshmem (?:detect topo|setup connections|init) failed|Unable to initialize any transports|"
+         r"no active IB device that supports GPU-initiated communication|"
+         r"cannot allocate mlx5dv_devx_uar|nvshmemx?_init\w*(?:\(\))? failed|NVSHMEM[^\n]*initialization failed",
+         "NVSHMEM (DeepEP's inter-node transport) could not start its IBGDA/IB transport{where}",
+         "check the container sees the NICs (/dev/infiniband, ibv_devinfo), the driver has PeerMappingOverride=1 "
+         "for IBGDA, NVSHMEM_IB_ENABLE_IBGDA / NVSHMEM_HCA_LIST match the fabric, and the NVSHMEM build matches "
+         "DeepEP's; or use --moe-token-dispatcher-type alltoall"),
+    _sig("nccl_watchdog_timeout", ("Watchdog caught collective operation timeout",),
+         r"(?:\[(?:PG [^\]]*)?Rank (?P<peer>\d+)\] )?Watchdog caught collective operation timeout: "
+         r"WorkNCCL\(SeqNum=(?P<seq>\d+), OpType=(?P<op>\w+)[^)]*?Timeout\(ms\)=(?P<timeout>\d+)\)",
+         "an NCCL {op} (SeqNum {seq}) did not complete within {timeout} ms{where}: another rank died, hangs or "
+         "is far behind, or the network stalled",
+         "find the rank that failed first (its own error is the cause); if none did, rerun with NCCL_DEBUG=INFO "
+         "TORCH_NCCL_DUMP_ON_TIMEOUT=1; raise --distributed-timeout-minutes only for slow but healthy steps",
+         SYMPTOM),
+)
+
+_PREFIX_RE = re.compile(r"^\s*(?:(\d+): |\[(?:default|rank)(\d+)\]: ?)")
+_ROOT_RANK_RE = re.compile(r"^\s*rank\s*: (\d+)")
+_ROOT_EXIT_RE = re.compile(r"^\s*exitcode\s*: (-?\d+)")
+_SIGNALS = {-9: "SIGKILL (host out of memory, scancel or the time limit)", -6: "SIGABRT (a C++/CUDA assertion)",
+            -11: "SIGSEGV (a crash in native code)", -15: "SIGTERM (stopped by the launcher or Slurm)"}
+_MAX_TRACEBACK_LINES = 5000
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_NEEDLE_BYTES = tuple(sorted({n.encode() for s in SIGNATURES for n in s.needles} | {
+    b"Traceback (most recent call last):", b"Root Cause (first observed failure)", *(c.encode() for c in _CHAINED)}))
+"""Every substring that makes a line worth matching in ``diagnose_file``."""
+
+
+def _strip_prefix(line: str) -> tuple[str, int | None]:
+    """The line without its srun/torchrun/torch rank prefixes, and the rank they name (torch's wins)."""
+    rank_srun = rank_torch = None
+    while m := _PREFIX_RE.match(line):
+        if m[1] is not None:
+            rank_srun = int(m[1])
+        else:
+            rank_torch = int(m[2])
+        line = line[m.end():]
+    return line.rstrip("\n"), rank_torch if rank_torch is not None else rank_srun
+
+
+@dataclass
+class _Hit:
+    sig: Signature
+    line: int
+    rank: int | None
+    text: str
+    groups: dict[str, str]
+
+
+@dataclass
+class _Chain:
+    """One rank's traceback(s): the exception line of the last one, once seen."""
+    start: int
+    exception: tuple[int, str] | None = None
+    chained: bool = False
+
+
+@dataclass
+class _Scanner:
+    hits: list[_Hit] = field(default_factory=list)
+    chains: dict[int | None, list[_Chain]] = field(default_factory=dict)
+    open_tb: dict[int | None, _Chain] = field(default_factory=dict)
+    root: dict[str, int] = field(default_factory=dict)
+    in_root: bool = False
+    n: int = 0
+
+    def feed(self, raw: str) -> None:
+        self.n += 1
+        text, rank = _strip_prefix(raw)
+        for sig in SIGNATURES:
+            if any(n in text for n in sig.needles) and (m := sig.regex.search(text)):
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+                peer = int(groups["peer"]) if "peer" in groups else None
+                self.hits.append(_Hit(sig, self.n, rank if rank is not None else peer, _evidence(text, m), groups))
+        self._traceback(text, rank)
+        if "Root Cause (first observed failure)" in text:
+            self.in_root = True
+        elif self.in_root and text.startswith("====="):
+            self.in_root = False
+        elif self.in_root and (m := _ROOT_RANK_RE.match(text) or _ROOT_EXIT_RE.match(text)):
+            self.root.setdefault("rank" if "rank" in m[0] else "exitcode", int(m[1]))
+
+    def _traceback(self, text: str, rank: int | None) -> None:
+        chain = self.open_tb.get(rank)
+        if text.startswith("Traceback (most recent call last):"):
+            if chain is None or not chain.chained:
+                chain = _Chain(self.n)
+                self.chains.setdefault(rank, []).append(chain)
+            chain.chained, chain.exception = False, None
+            self.open_tb[rank] = chain
+        elif chain is not None:
+            if self.n - chain.start > _MAX_TRACEBACK_LINES:  # never found its exception line: give up on it
+                del self.open_tb[rank]
+            elif chain.exception is None and text and not text[0].isspace():
+                chain.exception = (self.n, text)
+            elif chain.exception is not None and any(c in text for c in _CHAINED):
+                chain.chained = True
+
+    @property
+    def busy(self) -> bool:
+        """Inside a traceback or the launcher's summary: following lines matter even without a needle."""
+        return self.in_root or any(c.exception is None or c.chained for c in self.open_tb.values())
+
+
+def _evidence(text: str, m: re.Match[str] | None = None, width: int = 400) -> str:
+    """The line, or when it is long, the part of it around the match."""
+    if len(text) <= width or m is None or m.end() <= width:
+        return text[:width]
+    start = max(0, min(m.start() - 40, len(text) - width))
+    return text[start:start + width]
+
+
+def _where(rank: int | None) -> str:
+    return f" on rank {rank}" if rank is not None else ""
+
+
+def _from_hits(scan: _Scanner, tier: int) -> Diagnosis | None:
+    tiered = [h for h in scan.hits if h.sig.tier == tier]
+    if not tiered:
+        return None
+    best = min(tiered, key=lambda h: h.line)
+    rank = best.rank
+    if rank is None:  # e.g. an unprefixed warning line: take the first rank that shows the same failure
+        rank = next((h.rank for h in scan.hits if h.sig is best.sig and h.rank is not None), scan.root.get("rank"))
+    values = {"where": _where(rank), "size": "an unknown size", "phase": "dispatch/combine", **best.groups}
+    cause = best.sig.cause.format(**values)
+    if best.sig.name == "cuda_oom" and "total" in best.groups:
+        cause += f" (GPU {best.groups.get('gpu')}: {best.groups['total']} total, {best.groups['free']} free)"
+    return Diagnosis(best.sig.name, cause, best.sig.fix.format(**values), best.text, rank, best.line)
+
+
+def _is_symptom(text: str) -> bool:
+    return "ChildFailedError" in text or any(
+        s.tier == SYMPTOM and any(n in text for n in s.needles) and s.regex.search(text) for s in SIGNATURES)
+
+
+def _from_tracebacks(scan: _Scanner) -> Diagnosis | None:
+    """The exception of the rank whose traceback began first (launcher and NCCL-timeout exceptions aside)."""
+    firsts = [(chain, rank) for rank, chains in scan.chains.items() for chain in chains[:1]
+              if chain.exception and not _is_symptom(chain.exception[1])]
+    if not firsts:
+        return None
+    chain, rank = min(firsts, key=lambda c: c[0].start)
+    line, text = chain.exception or (chain.start, "")
+    rank = rank if rank is not None else scan.root.get("rank")
+    return Diagnosis("python_exception", f"Python exception{_where(rank)}: {_evidence(text, None, 300)}",
+                     "read that rank's traceback above the exception line; errors on other ranks after it "
+                     "(NCCL timeouts, SIGTERM) follow from it", _evidence(text), rank, line)
+
+
+def _from_launcher(scan: _Scanner) -> Diagnosis | None:
+    if "rank" not in scan.root:
+        return None
+    rank, code = scan.root["rank"], scan.root.get("exitcode")
+    how = f"was killed by {_SIGNALS.get(code, f'signal {-code}')}" if code is not None and code < 0 else \
+        f"exited with code {code}"
+    return Diagnosis("rank_exit", f"rank {rank} {how} (the launcher's first observed failure)",
+                     "search that rank's output for its first error; if it printed none, rerun with "
+                     "TORCHELASTIC_ERROR_FILE set or under `srun --label` to see every rank",
+                     f"rank : {rank}, exitcode : {code}", rank, None)
+
+
+def _verdict(scan: _Scanner) -> Diagnosis | None:
+    """A known root cause, else the first failing rank's exception, else a symptom, else the launcher's word."""
+    return (_from_hits(scan, ROOT) or _from_tracebacks(scan) or _from_hits(scan, SYMPTOM)
+            or _from_launcher(scan))
+
+
+def diagnose_lines(lines: Iterable[str]) -> Diagnosis | None:
+    """The failure a log shows, or None when it shows none."""
+    scan = _Scanner()
+    for line in lines:
+        scan.feed(line)
+    return _verdict(scan)
+
+
+def _candidate_starts(block: bytes) -> list[int]:
+    """Offsets of the starts of the lines of ``block`` that hold a needle (substring searches only)."""
+    starts: set[int] = set()
+    for needle in _NEEDLE_BYTES:
+        hit = block.find(needle)
+        while hit >= 0:
+            starts.add(block.rfind(b"\n", 0, hit) + 1)
+            hit = block.find(needle, hit + len(needle))
+    return sorted(starts)
+
+
+def _scan_block(scan: _Scanner, block: bytes) -> None:
+    """Feed the lines of a block of whole lines that can matter: those with a needle, and the lines after them
+    while a traceback or the launcher's summary is open. Every other line is only counted."""
+    cursor, line_no = 0, scan.n  # line_no: lines before ``cursor``
+    for start in ([0] if scan.busy else []) + _candidate_starts(block):
+        if start < cursor:
+            continue
+        line_no += block.count(b"\n", cursor, start)
+        cursor = start
+        while cursor < len(block):
+            end = block.find(b"\n", cursor)
+            end = len(block) if end < 0 else end
+            scan.n = line_no
+            scan.feed(block[cursor:end].decode("utf-8", "replace"))
+            line_no, cursor = line_no + 1, end + 1
+            if not scan.busy:
+                break
+    scan.n = line_no + block.count(b"\n", cursor)
+
+
+def diagnose_file(path: str | os.PathLike[str], block_bytes: int = 4 << 20) -> Diagnosis | None:
+    """The failure a log file shows, or None. Only lines holding a signature's substring (and the lines of the
+    tracebacks they open) are decoded and matched, so a long clean log is read at memory-search speed."""
+    scan = _Scanner()
+    with open(path, "rb") as fh:
+        tail = b""
+        while chunk := fh.read(block_bytes):
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            _scan_block(scan, data[:cut])
+        if tail:
+            _scan_block(scan, tail)
+    return _verdict(scan)
+
+
+_SLURM: dict[str, tuple[str, str]] = {
+    "TIMEOUT": ("the job reached its time limit and Slurm stopped it",
+                "raise the time limit, or run in segments that resume from checkpoints (--save-interval, --load)"),
+    "PREEMPTED": ("a higher-priority job preempted this one",
+                  "resubmit (or --requeue); save checkpoints often; use a partition or QoS without preemption"),
+    "NODE_FAIL": ("a node of the allocation failed (hardware, network or slurmd)",
+                  "resubmit with the node excluded (--exclude), and report it (sinfo -R shows why it is down)"),
+    "OUT_OF_MEMORY": ("a task exceeded its host (CPU) memory limit and the cgroup OOM killer ended it",
+                      "ask for more memory (--mem=0 takes the whole node), use fewer data-loader workers, or "
+                      "keep fewer checkpoint copies in host memory"),
+    "CANCELLED": ("the job was cancelled (scancel){by}", "nothing to fix if intended; otherwise resubmit"),
+    "BOOT_FAIL": ("a node failed to boot for the job", "resubmit with the node excluded and report it"),
+    "DEADLINE": ("the job missed its --deadline", "resubmit with a later deadline or a shorter run"),
+}
+
+
+def diagnose_slurm_state(state: str, exit_code: str | None = None) -> Diagnosis | None:
+    """What a Slurm end state (``sacct`` State, e.g. ``CANCELLED by 1000``) and ExitCode (``1:0``) mean."""
+    parts = state.strip().split(None, 1)
+    base = parts[0].rstrip("+").upper() if parts else ""
+    evidence = f"State={state.strip()}" + (f" ExitCode={exit_code}" if exit_code else "")
+    if base in _SLURM:
+        cause, fix = _SLURM[base]
+        by = f" {parts[1]}" if len(parts) > 1 else ""
+        return Diagnosis(f"slurm_{base.lower()}", cause.format(by=by), fix, evidence)
+    if base == "FAILED":
+        code, _, signal = (exit_code or "").partition(":")
+        how = f"was killed by signal {signal}" if signal not in ("", "0") else f"exited with code {code or '?'}"
+        return Diagnosis("slurm_failed", f"the job's batch script {how}",
+                         "see the diagnosis of the job's log (orchestrator report RUN_DIR)", evidence)
+    return None
