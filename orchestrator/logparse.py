@@ -29,10 +29,14 @@ _FAST_RE = re.compile(
     rb"iteration +(\d+)/ *(\d+) \| consumed samples: +(\d+) \|(?: skipped samples: +\d+ \|)?"
     rb" elapsed time per iteration \(ms\): ([\d.]+) \|(?: throughput per GPU \(TFLOP/s/GPU\): ([\d.]+) \|)?"
     rb"(?: energy per GPU \(J/iter/GPU\): [^|]* \| power per GPU \(W/GPU\): [^|]* \|)?"
-    rb"(?: learning rate: ([^ |]+) \|)? global batch size: +(\d+) \|([^\n]*) loss scale: ([^ |]+) \|"
+    rb"(?: learning rate: ([^ |]+) \|)? global batch size: +(\d+) \|(?: lm loss: ([^ |]+) \|)?"
+    rb"(?: load_balancing_loss: ([^ |]+) \|)?(?: seq_load_balancing_loss: ([^ |]+) \|)?"
+    rb"(?: global_load_balancing_loss: ([^ |]+) \|)?(?: z_loss: ([^ |]+) \|)?(?: mtp_1 loss: ([^ |]+) \|)?"
+    rb"([^\n]*?) loss scale: ([^ |]+) \|"
     rb"(?: grad norm: ([^ |]+) \|)?(?: num zeros: [^|]* \|)?(?: params norm: [^|]* \|)?"
     rb" number of skipped iterations: +(\d+) \| number of nan iterations: +(\d+) \|")
-"""Megatron's usual iteration line, all numbers in one match (the fast path)."""
+"""Megatron's usual iteration line, all numbers in one match (the fast path). The losses DeepSeek-V3 runs print
+have their own groups, in the order Megatron prints them; any other loss lands in the group before ``loss scale``."""
 _LOSS_RE = re.compile(rb" ([^|:]+): ([^ |]+) \|")
 _LOSS_NAMES: dict[bytes, tuple[str, bool]] = {}
 """Cache: field name as printed -> (loss name or '' when the field is not a loss, is a load-balancing loss)."""
@@ -43,6 +47,7 @@ _ARGS_START = b"------------------------ arguments ------------------------"
 _ARGS_END = b"-------------------- end of arguments ---------------------"
 _ARG_RE = re.compile(rb"^(?:[^\n]*?[:\]])? +([A-Za-z_]\w*) (?:\.+ | )([^\n]*)", re.M)
 """One line of the dump, ``  name ...... value`` (no dots when the name is long), after any rank prefix."""
+_CONSTANTS: dict[str, object] = {"None": None, "True": True, "False": False}
 _DUMP_INT_RE = re.compile(rb" (?:\.+ | )(\d+)\s")
 _VOCAB_RE = re.compile(rb"> padded vocab \(size: (\d+)\) with (\d+) dummy tokens \(new size: (\d+)\)")
 _VERSION_RE = re.compile(rb"> Megatron-Core version \.+ (\S+)")
@@ -125,11 +130,6 @@ class LogSummary:
         return value if isinstance(value, int) and not isinstance(value, bool) else default
 
     @property
-    def last_iteration(self) -> int | None:
-        """The highest iteration logged."""
-        return self.records[-1].iteration if self.records else None
-
-    @property
     def completed(self) -> bool:
         """True when the last iteration logged is the last one asked for."""
         return bool(self.records) and self.records[-1].iteration >= self.records[-1].train_iters
@@ -163,17 +163,26 @@ class SteadyState:
     """Records before ``first_iter``, reported apart and not counted."""
 
 
-def _loss_name(key: bytes) -> tuple[str, bool]:
-    """Decode and classify an iteration-line field name once; cached in ``_LOSS_NAMES``."""
-    name = key.strip().decode(errors="replace")
-    is_loss = "loss" in name and name != "loss scale"
-    entry = (name if is_loss else "", is_loss and ("balancing" in name or "z_loss" in name))
-    _LOSS_NAMES[key] = entry
-    return entry
+def _split_losses(items: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, float], dict[str, float]]:
+    """``... loss`` fields by name as floats, and the MoE load-balancing ones among them."""
+    losses: dict[str, float] = {}
+    balancing: dict[str, float] = {}
+    for key, raw in items:
+        entry = _LOSS_NAMES.get(key)
+        if entry is None:
+            name = key.strip().decode(errors="replace")
+            is_loss = "loss" in name and name != "loss scale"
+            entry = _LOSS_NAMES[key] = (name if is_loss else "", is_loss and ("balancing" in name or "z_loss" in name))
+        if entry[0] and (value := _num(raw)) is not None:
+            losses[entry[0]] = value
+            if entry[1]:
+                balancing[entry[0]] = value
+    return losses, balancing
 
 
-def _lines_matching(block: bytes, pos: int, stop: int, needle: bytes, pattern: re.Pattern[bytes]) -> Iterator[re.Match[bytes]]:
-    """Matches of ``pattern`` on the lines holding ``needle``: a substring search first, the regex on those lines only."""
+def _lines_matching(block: bytes, pos: int, stop: int, needle: bytes,
+                    pattern: re.Pattern[bytes]) -> Iterator[re.Match[bytes]]:
+    """Matches of ``pattern`` on the lines holding ``needle``: a substring search, then the regex on those lines."""
     hit = block.find(needle, pos, stop)
     while hit >= 0:
         start = block.rfind(b"\n", pos, hit) + 1
@@ -200,20 +209,14 @@ def _num(text: bytes) -> float | None:
 
 
 def _coerce(text: str) -> object:
-    """An argument-dump value as Python: None, bool, int, float, list, or the string itself."""
-    if text in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[text]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text[:1] in "[(" and text[-1:] in "])":
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text
-    return text
+    """An argument-dump value as Python: None, bool, int, float, list or tuple, else the string itself."""
+    if text in _CONSTANTS:
+        return _CONSTANTS[text]
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text) if text[:1] not in "[(" \
+            else ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 class _Parser:
@@ -256,9 +259,11 @@ class _Parser:
         n = block.count(b"elapsed time per iteration (ms)", pos, stop)
         if n:
             rows = _FAST_RE.findall(block, pos, stop)
-            if len(rows) == n:  # every iteration line has Megatron's usual shape: the fast path
-                records = self._fast_records(rows)
-            else:  # some line has another shape: read each one field by field
+            try:  # every iteration line has Megatron's usual shape: the fast path
+                records = self._fast_records(rows) if len(rows) == n else []
+            except ValueError:  # a value that is not a number
+                records = []
+            if len(records) != n:  # some line has another shape: read each one field by field
                 records = [self._record(int(m[1]), int(m[2]), m[3])
                            for m in _ITER_RE.finditer(block, pos, stop)]
             for rec in records:
@@ -273,46 +278,42 @@ class _Parser:
             for m in _lines_matching(block, pos, stop, b"Megatron-Core version", _VERSION_RE):
                 self.summary.megatron_version = m[1].decode()
 
-    def _losses(self, items: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, float], dict[str, float]]:
-        """``... loss`` fields as floats by name, and the MoE load-balancing ones among them."""
-        losses: dict[str, float] = {}
-        balancing: dict[str, float] = {}
-        for key, raw in items:
-            name, is_balancing = _LOSS_NAMES.get(key) or _loss_name(key)
-            value = _num(raw) if name else None
-            if value is not None:
-                losses[name] = value
-                if is_balancing:
-                    balancing[name] = value
-        return losses, balancing
-
     def _fast_records(self, rows: list[tuple[bytes, ...]]) -> list[IterationRecord]:
-        """Records from ``_FAST_RE`` matches; one tight loop, as this is the hot path of a long log."""
+        """Records from ``_FAST_RE`` matches: the hot path of a long log, so written out without helpers."""
         tokens_per_iter = self._tokens_per_iter
-        loss_findall, names = _LOSS_RE.findall, _LOSS_NAMES
         out: list[IterationRecord] = []
-        for it, total, consumed, ms, tput, lr, gbs, seg, scale, gnorm, skipped, nans in rows:
-            losses: dict[str, float] = {}
+        for it, total, consumed, ms, tput, lr, gbs, lm, lb, slb, glb, z, mtp, other, scale, gnorm, skipped, nans \
+                in rows:
             balancing: dict[str, float] = {}
-            for key, raw in loss_findall(seg):
-                name, is_balancing = names.get(key) or _loss_name(key)
-                if name:
-                    losses[name] = value = float(raw)
-                    if is_balancing:
-                        balancing[name] = value
+            if lb:
+                balancing["load_balancing_loss"] = float(lb)
+            if slb:
+                balancing["seq_load_balancing_loss"] = float(slb)
+            if glb:
+                balancing["global_load_balancing_loss"] = float(glb)
+            if z:
+                balancing["z_loss"] = float(z)
+            lm_loss, mtp_loss = float(lm) if lm else None, float(mtp) if mtp else None
+            losses = {"lm loss": lm_loss, **balancing} if lm else dict(balancing)
+            if mtp:
+                losses["mtp_1 loss"] = mtp_loss  # type: ignore[assignment]
+            if other.strip():  # a loss this regex has no group for
+                more, more_balancing = _split_losses(_LOSS_RE.findall(other))
+                losses.update(more)
+                balancing.update(more_balancing)
             elapsed, batch = float(ms), int(gbs)
             out.append(IterationRecord(
                 int(it), int(total), elapsed, float(tput) if tput else None, float(lr) if lr else None, batch,
-                losses.get("lm loss"), losses.get("mtp_1 loss"), balancing, losses,
-                float(gnorm) if gnorm else None, float(scale), int(skipped), int(nans), int(consumed),
-                batch * tokens_per_iter * 1000.0 / elapsed if tokens_per_iter and elapsed else None))
+                lm_loss, mtp_loss, balancing, losses, float(gnorm) if gnorm else None, float(scale), int(skipped),
+                int(nans), int(consumed), batch * tokens_per_iter * 1000.0 / elapsed if tokens_per_iter and elapsed
+                else None))
         return out
 
     def _record(self, iteration: int, train_iters: int, rest: bytes) -> IterationRecord:
         """Any iteration line, field by field (the slow path)."""
         fields = dict(_FIELD_RE.findall(b"|" + rest))
         get = fields.get
-        losses, balancing = self._losses(fields.items())
+        losses, balancing = _split_losses(fields.items())
         elapsed = _num(get(b"elapsed time per iteration (ms)", b""))
         gbs_raw = _num(get(b"global batch size", b""))
         gbs = int(gbs_raw) if gbs_raw is not None else None
@@ -339,16 +340,14 @@ class _Parser:
 def _blocks(lines: Iterable[str | bytes], size: int = 1 << 20) -> Iterator[bytes]:
     """Join lines into blocks of whole lines of about ``size`` bytes."""
     buf: list[bytes] = []
-    n = 0
+    filled = 0
     for line in lines:
         raw = line.encode("utf-8", "replace") if isinstance(line, str) else line
-        if not raw.endswith(b"\n"):
-            raw += b"\n"
-        buf.append(raw)
-        n += len(raw)
-        if n >= size:
+        buf.append(raw if raw.endswith(b"\n") else raw + b"\n")
+        filled += len(buf[-1])
+        if filled >= size:
             yield b"".join(buf)
-            buf, n = [], 0
+            buf, filled = [], 0
     if buf:
         yield b"".join(buf)
 

@@ -63,13 +63,15 @@ OOM = """\
 [rank3]: Traceback (most recent call last):
 [rank3]:   File "/opt/Megatron-LM/pretrain_gpt.py", line 523, in <module>
 [rank3]:     pretrain(
-[rank3]:   File "/usr/local/lib/python3.12/dist-packages/megatron/core/transformer/moe/experts.py", line 301, in forward
+[rank3]:   File "/usr/local/lib/python3.12/dist-packages/megatron/core/transformer/moe/experts.py", line 301, \
+in forward
 [rank3]:     intermediate_parallel = self.activation_func(fc1_output)
 [rank3]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 3.50 GiB. GPU 3 has a total capacity of \
 139.81 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has 138.77 GiB memory in use. \
 Of the allocated memory 131.20 GiB is allocated by PyTorch, and 5.95 GiB is reserved by PyTorch but unallocated. \
 If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid \
-fragmentation.  See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)
+fragmentation.  See documentation for Memory Management  \
+(https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)
 """
 
 WATCHDOG = """\
@@ -95,7 +97,8 @@ def test_cuda_oom_names_rank_and_allocation() -> None:
 
 def test_legacy_oom_message_and_unknown_rank() -> None:
     d = diagnose_lines(["RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.15 GiB total "
-                        "capacity; 77.90 GiB already allocated; 3.81 MiB free; 78.30 GiB reserved in total by PyTorch)"])
+                        "capacity; 77.90 GiB already allocated; 3.81 MiB free; 78.30 GiB reserved in total by "
+                        "PyTorch)"])
     assert d is not None and d.name == "cuda_oom" and d.rank is None
     assert "20.00 MiB" in d.cause
 
