@@ -87,9 +87,12 @@ def parallel_flags(p: ParallelConfig, use_layout: bool) -> Argv:
     return argv
 
 
-def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None) -> Argv:
-    """Batch, schedule, precision, data, logging and checkpointing."""
-    ckpt = t.checkpoint_dir or f"{run_dir}/checkpoints"
+def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vocab_size: int) -> Argv:
+    """Batch, schedule, precision, data, logging and checkpointing.
+
+    Checkpoints (``--save``/``--load``) are written when a time limit can end the job (``exit_minutes``) or when
+    asked for (``save_interval``/``checkpoint_dir``); a local benchmark run does not spend minutes saving.
+    """
     argv = [
         "--micro-batch-size", str(t.micro_batch_size), "--global-batch-size", str(t.global_batch_size),
         "--train-iters", str(t.train_iters), "--lr", str(t.lr), "--min-lr", str(t.min_lr),
@@ -97,8 +100,12 @@ def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None) ->
         "--weight-decay", str(t.weight_decay), "--clip-grad", str(t.clip_grad), "--bf16", "--seed", str(t.seed),
         "--log-interval", str(t.log_interval), "--log-throughput", "--eval-interval", str(t.eval_interval),
         "--eval-iters", str(t.eval_iters), "--tokenizer-type", t.tokenizer_type,
-        "--save", ckpt, "--load", ckpt,
     ]
+    if exit_minutes is not None or t.save_interval or t.checkpoint_dir:
+        ckpt = t.checkpoint_dir or f"{run_dir}/checkpoints"
+        argv += ["--save", ckpt, "--load", ckpt]
+    if t.tokenizer_type == "NullTokenizer":
+        argv += ["--vocab-size", str(vocab_size), "--make-vocab-size-divisible-by", "128"]
     argv += ["--data-path", *t.data_path, "--split", "99,1,0"] if t.data_path else ["--mock-data"]
     if t.tokenizer_model:
         argv += ["--tokenizer-model", t.tokenizer_model]
@@ -179,7 +186,7 @@ def build(exp: Experiment, run_dir: str, target: Target | None = None) -> Megatr
     limit = time_limit_minutes(exp.profile.time_limit) if exp.profile.scheduler == "slurm" else None
     exit_minutes = max(1, limit - recipe.training.exit_margin_minutes) if limit else None
     argv = (model_flags(recipe.model, s.mtp) + parallel_flags(recipe.parallel, s.flexible_pp_layout)
-            + training_flags(recipe.training, run_dir, exit_minutes) + switch_flags(s))
+            + training_flags(recipe.training, run_dir, exit_minutes, recipe.model.vocab_size) + switch_flags(s))
     argv, warnings = translate(argv, target)
     return MegatronArgs(argv + list(recipe.training.extra_args), target, warnings)
 

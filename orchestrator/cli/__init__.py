@@ -5,9 +5,15 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cancel import cancel
+from .logs import logs
+from .preflight_cmd import preflight
 from .profiles import profiles, recipes
 from .render_cmd import render
+from .report_cmd import report
 from .runsh_cmd import runsh
+from .status_cmd import status_cmd
+from .submit import submit
 from .validate_cmd import validate
 
 
@@ -17,5 +23,5 @@ def main() -> None:
     """Launch DeepSeek-V3 pre-training with Megatron-Core on Slurm, and prove the speed you got."""
 
 
-for command in (profiles, recipes, render, validate, runsh):
+for command in (profiles, recipes, validate, render, submit, preflight, status_cmd, logs, cancel, report, runsh):
     main.add_command(command)
