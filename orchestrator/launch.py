@@ -21,6 +21,7 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,19 +98,37 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
     """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
 
     def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:
+        """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
+        our output must not wait for the job) with the toolkit importable."""
         package_root = str(Path(__file__).resolve().parent.parent)
-        saved = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved) if p)
+        saved_path = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved_path) if p)
+        saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+        sys.stdout.flush()
+        sys.stderr.flush()
         try:
-            return self.submit(run_local_script, str(script), str(log_dir), name)
+            with open(os.devnull, "rb") as null, open(Path(self.folder) / "controller.out", "ab") as out:
+                os.dup2(null.fileno(), 0)
+                os.dup2(out.fileno(), 1)
+                os.dup2(out.fileno(), 2)
+                return self.submit(run_local_script, str(script), str(log_dir), name)
         finally:
-            if saved is None:
+            for fd, saved in zip((0, 1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            if saved_path is None:
                 os.environ.pop("PYTHONPATH", None)
             else:
-                os.environ["PYTHONPATH"] = saved
+                os.environ["PYTHONPATH"] = saved_path
 
 
 # ------------------------------------------------------------------------------------------------- helpers
+def anchored(exp: Experiment) -> Experiment:
+    """The experiment with its output root made absolute (compute nodes and later ``--from`` need the path)."""
+    root = str(Path(exp.profile.output_root).expanduser().resolve())
+    return Experiment(replace(exp.profile, output_root=root), exp.recipe)
+
+
 def check(exp: Experiment) -> None:
     """Raise InvalidSubmission when a rule blocks the submission (before anything is rendered or submitted)."""
     problems = blocking(all_problems(exp))
@@ -185,6 +204,7 @@ def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: in
         raise ConfigError("--segment-dependency", f"{segment_dependency!r}", "use afterok or afterany")
     if exp.profile.scheduler == "local" and segments > 1:
         raise ConfigError("--segments", "chained segments need a Slurm profile", "drop --segments or pick one")
+    exp = anchored(exp)
     check(exp)
     render.render(exp, "/probe")          # render errors surface before any directory exists
     run_dir = runs.new_run_dir(exp.profile.output_root, f"{exp.recipe.name}{'-preflight' if preflight else ''}")
@@ -253,6 +273,7 @@ def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = N
     """One array task per sweep variant, in a new run directory."""
     if base.profile.scheduler != "slurm":
         raise ConfigError("--sweep", "job arrays need a Slurm profile", "pick a Slurm profile")
+    base = anchored(base)
     variants = expand(base, sweep)
     _same_allocation(variants)
     for _variant, exp in variants:
@@ -315,9 +336,8 @@ def _record_task(run_dir: Path, record: runs.RunRecord, chunk: int, task: int, i
 def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) in a new run."""
     old = runs.load_record(run_dir)
-    profile = from_dict(ClusterProfile, old.profile["resolved"], "profile")
-    profile = replace(profile, output_root=str(Path(run_dir).resolve().parent))   # next to the original run
-    exp = Experiment(profile, from_dict(Recipe, old.recipe["resolved"], "recipe"))
+    exp = Experiment(from_dict(ClusterProfile, old.profile["resolved"], "profile"),
+                     from_dict(Recipe, old.recipe["resolved"], "recipe"))
     origin = str(Path(run_dir).resolve())
     if old.kind == "array" and old.sweep:
         return submit_sweep(exp, from_dict(Sweep, old.sweep, "sweep"), old.overrides, submitted_from=origin)

@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "NodeList")
+SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "NodeList", "DerivedExitCode")
 ACCOUNTING_DISABLED = "accounting storage is disabled"
 # states after which a job (or array task) will not change any more unless requeued
 TERMINAL_STATES = frozenset({
@@ -43,6 +43,7 @@ class JobState:
     array_task_id: int | None = None
     raw_state: str = ""              # Slurm's full state text, e.g. "CANCELLED by 0"
     source: str = "sacct"            # "sacct" or "scontrol" (accounting fallback)
+    derived_exit_code: int | None = None   # highest exit code of the job's srun steps (when Slurm knows it)
 
     @property
     def array_job_id(self) -> str | None:
@@ -98,31 +99,33 @@ def _split_array_id(job_id: str) -> tuple[str, list[int] | None]:
 
 
 def _make_states(job_id: str, state_text: str, exit_text: str, elapsed: str, nodes: str,
-                 source: str) -> list[JobState]:
+                 source: str, derived_text: str = "") -> list[JobState]:
     state_text = state_text.strip()
     state = state_text.split(" ", 1)[0].rstrip("+") if state_text else "UNKNOWN"
     code, sig = parse_exit_code(exit_text)
+    derived, _ = parse_exit_code(derived_text)
     nodes = "" if nodes.strip() in ("None assigned", "(null)", "") else nodes.strip()
     base, tasks = _split_array_id(job_id.strip())
     common = dict(state=state, exit_code=code, signal=sig, elapsed_s=parse_elapsed(elapsed), nodes=nodes,
-                  raw_state=state_text, source=source)
+                  raw_state=state_text, source=source, derived_exit_code=derived)
     if tasks is None:
         return [JobState(job_id=base, **common)]  # type: ignore[arg-type]
     return [JobState(job_id=f"{base}_{t}", array_task_id=t, **common) for t in tasks]  # type: ignore[arg-type]
 
 
 def parse_sacct(text: str) -> dict[str, JobState]:
-    """Parse ``sacct -X -P -n -o JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList`` output.
+    """Parse ``sacct -X -P -n -o JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList[,DerivedExitCode]`` output.
 
     Pending array remainders (``12_[2-5%2]``) expand to one entry per task; step lines (``12.batch``) are skipped.
     """
     result: dict[str, JobState] = {}
     for line in text.splitlines():
         fields = line.split("|")
-        if len(fields) < len(SACCT_FIELDS) or "." in fields[0] or not fields[0].strip():
+        if len(fields) < 6 or "." in fields[0] or not fields[0].strip():
             continue
         job_id, _raw, state, exit_text, elapsed, nodes = fields[:6]
-        for js in _make_states(job_id, state, exit_text, elapsed, nodes, "sacct"):
+        derived = fields[6] if len(fields) > 6 else ""
+        for js in _make_states(job_id, state, exit_text, elapsed, nodes, "sacct", derived):
             result[js.job_id] = js
     return result
 
@@ -151,7 +154,7 @@ def parse_scontrol_jobs(text: str) -> dict[str, JobState]:
         if rec.get("ArrayJobId") and rec.get("ArrayTaskId"):
             job_id = f"{rec['ArrayJobId']}_[{rec['ArrayTaskId']}]"
         for js in _make_states(job_id, rec.get("JobState", ""), rec.get("ExitCode", ""), rec.get("RunTime", ""),
-                               rec.get("NodeList", ""), "scontrol"):
+                               rec.get("NodeList", ""), "scontrol", rec.get("DerivedExitCode", "")):
             result[js.job_id] = js
     return result
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from . import logparse, runs, slurm
 
-ERROR_LINE = re.compile(r"((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Interrupt)\b:?.*|.*\berror:.*)")
 _SKIP_ERROR = ("[orchestrator.", "WARNING:")
 FAILED_STATES = frozenset(slurm.TERMINAL_STATES - {"COMPLETED"})
 
@@ -33,7 +32,7 @@ class Row:
     elapsed_s: int | None = None
     nodes: str = ""
     progress: str = ""         # "12/20" from the Megatron log
-    error: str = ""            # last error line of the log when the job failed
+    error: str = ""            # the error that ended a failed job (first exception of its last attempt)
     log: str = ""
 
     @property
@@ -46,18 +45,38 @@ class Row:
 
 
 # ------------------------------------------------------------------------------------------------- logs
-def last_error(text: str) -> str:
-    """The last line of a log that reads like an error (a Python exception line wins over srun's messages)."""
-    exception, other = "", ""
+_PREFIX = re.compile(r"^\s*(?:\d+: |\[rank\d+\]: ?|\[default\d+\]: ?)")    # srun --label, torch, torchrun
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*")
+_OTHER_ERROR = re.compile(r".*\berror:.*", re.IGNORECASE)
+_ATTEMPT = re.compile(r"^orchestrator: job \S+ on .*\(restart \d+\)\s*$", re.M)
+_TASK_EXIT = re.compile(r"srun: error: \S+: tasks? [\d,-]+: Exited with exit code (\d+)")
+
+
+def last_attempt(text: str) -> str:
+    """The part of a log written by the newest start of the job (requeued jobs append to the same log)."""
+    starts = [m.start() for m in _ATTEMPT.finditer(text)]
+    return text[starts[-1]:] if starts else text
+
+
+def root_error(text: str) -> str:
+    """The error that ended a run: its first Python exception line (later ones are usually other ranks noticing
+    the failure: closed connections, watchdogs), else the last ``error:`` line (srun, slurmstepd)."""
+    other = ""
     for raw in text.splitlines():
-        line = re.sub(r"^\s*\d+: ", "", raw).strip()       # srun --label prefix
-        if not line or line.startswith(_SKIP_ERROR) or not ERROR_LINE.fullmatch(line):
+        line = _PREFIX.sub("", raw).strip()
+        if not line or line.startswith(_SKIP_ERROR):
             continue
-        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b", line):
-            exception = line
-        else:
+        if _EXCEPTION.match(line):
+            return line[:300]
+        if _OTHER_ERROR.match(line):
             other = line
-    return (exception or other)[:300]
+    return other[:300]
+
+
+def first_task_exit(text: str) -> int | None:
+    """Exit code of the first rank srun saw fail (``srun: error: n1: task 1: Exited with exit code 1``)."""
+    match = _TASK_EXIT.search(text)
+    return int(match.group(1)) if match else None
 
 
 def progress(log: Path) -> str:
@@ -71,16 +90,25 @@ def progress(log: Path) -> str:
     return f"{last.iteration}/{last.train_iters}"
 
 
-def _describe_logs(row: Row, logs: list[Path]) -> Row:
+def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
+    """Progress from the log; for a failed job its root error, and as exit code the first failing rank's
+    (a job's own code is often that of a rank srun killed afterwards), else Slurm's derived exit code."""
+    failed = row.state in FAILED_STATES or row.exit_code not in (None, 0)
+    if failed and derived_exit:
+        row.exit_code = derived_exit
     if not logs:
         return row
     row.log = str(logs[-1])
     row.progress = progress(logs[-1])
-    if row.state in FAILED_STATES or (row.exit_code not in (None, 0)):
+    if failed:
         try:
-            row.error = last_error(logs[-1].read_text(errors="replace"))
+            attempt = last_attempt(logs[-1].read_text(errors="replace"))
         except OSError:
-            pass
+            return row
+        row.error = root_error(attempt)
+        code = first_task_exit(attempt)
+        if code is not None and row.state != "CANCELLED":
+            row.exit_code = code
     return row
 
 
@@ -132,7 +160,7 @@ def collect(run_dirs: Iterable[Path]) -> list[Row]:
                 state = states.get(job_id) or slurm.JobState(job_id, "UNKNOWN", source="none")
             row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
                       elapsed_s=state.elapsed_s, nodes=state.nodes)
-            rows.append(_describe_logs(row, runs.logs_of_job(run_dir, job_id)))
+            rows.append(_describe_logs(row, runs.logs_of_job(run_dir, job_id), state.derived_exit_code))
         if record.error:
             rows.append(Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error))
     return rows

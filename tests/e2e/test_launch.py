@@ -1,0 +1,291 @@
+"""End-to-end: the toolkit's CLI against the real Slurm cluster (profile local-slurm: 2 nodes x 2 fake GPUs).
+
+The training command is tests/e2e/stand_in/pretrain_gpt.py (``profile.megatron_path``): Megatron cannot train on
+this CPU-only machine, the stand-in keeps its command-line and checkpoint contract (see its docstring).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cluster, Workspace, wait_until
+
+STAND_IN = Path(__file__).resolve().parent / "stand_in"
+BASE = ["-p", "local-slurm", "-r", "dsv3-proxy-3l", "--set", f"profile.megatron_path={STAND_IN}"]
+
+
+def env_set(name: str, value: str) -> list[str]:
+    return ["--set", f'env.{name}="{value}"']
+
+
+def record(run_dir: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((run_dir / "record.json").read_text())
+
+
+def status_rows(ws: Workspace, run_dir: Path, *extra: str) -> list[dict]:  # type: ignore[type-arg]
+    proc = ws.cli("status", str(run_dir), "--json", *extra)
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def only_run(ws: Workspace) -> Path:
+    dirs = ws.run_dirs()
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def log_text(run_dir: Path) -> str:
+    return "".join(p.read_text() for p in sorted((run_dir / "logs").glob("*.log")))
+
+
+def test_submit_runs_four_ranks_to_completion(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *BASE, "--set", "nodes=2", "--set", "training.train_iters=5", "--follow",
+                  HF_TOKEN="hf-secret-value-123")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    assert rec["kind"] == "single" and rec["backend"] == "slurm" and len(rec["jobs"]) == 1
+    assert rec["profile"]["name"] == "local-slurm" and rec["recipe"]["name"] == "dsv3-proxy-3l"
+    assert f"profile.megatron_path={STAND_IN}" in rec["overrides"]
+    assert rec["command"][:3] == ["python3", "-u", f"{STAND_IN}/pretrain_gpt.py"]
+    assert rec["versions"]["orchestrator"] and "slurm" in rec["versions"]["slurm"]
+    assert "sbatch.sh" in rec["files"] and (run_dir / "sbatch.sh").is_file()
+    log = log_text(run_dir)
+    assert "stand-in: rendezvous world_size=4 sum=10 hosts=['n1', 'n1', 'n2', 'n2']" in log
+    assert len(re.findall(r"^\[orchestrator\.bind\] rank \d", log, re.M)) == 4
+    assert "iteration        5/       5" in log
+    assert "WARNING: DeepEP token dispatcher requested but NOT available" in log
+    for text in (log, (run_dir / "record.json").read_text(), (run_dir / "job.json").read_text()):
+        assert "hf-secret-value-123" not in text
+    [row] = status_rows(ws, run_dir)
+    assert (row["state"], row["exit_code"], row["progress"], row["nodes"]) == ("COMPLETED", 0, "5/5", "n[1-2]")
+
+
+def test_sweep_is_one_array_task_per_variant(workspace: Workspace) -> None:
+    ws = workspace
+    sweep = ws.cwd / "iters.yaml"
+    sweep.write_text("name: iters\nrecipe: dsv3-proxy-3l\nset: [training.train_iters=2]\nvariants:\n"
+                     "  - {name: two}\n  - {name: three, set: [training.train_iters=3]}\n"
+                     "  - {name: four, set: [training.train_iters=4]}\n")
+    proc = ws.cli("submit", *BASE, "--sweep", str(sweep), "--follow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    [job] = rec["jobs"]
+    assert rec["kind"] == "array" and job["array"] == "0-2%4"
+    assert "#SBATCH --array=0-2%4" in (run_dir / "sbatch-array0.sh").read_text()
+    assert [(t["variant"], t["job_id"]) for t in rec["tasks"]] == \
+        [("two", f"{job['job_id']}_0"), ("three", f"{job['job_id']}_1"), ("four", f"{job['job_id']}_2")]
+    for task, iters in zip(rec["tasks"], (2, 3, 4)):
+        task_dir = run_dir / task["dir"]
+        task_rec = json.loads((task_dir / "record.json").read_text())
+        assert task_rec["variant"] == task["variant"] and task_rec["job_id"] == task["job_id"]
+        assert task_rec["command"][task_rec["command"].index("--train-iters") + 1] == str(iters)
+        [log] = list((task_dir / "logs").glob("*.log"))
+        assert log.name.endswith(f"_{task['job_id']}.log")
+        assert f"iteration {iters:8d}/{iters:8d}" in log.read_text()
+    rows = status_rows(ws, run_dir)
+    assert [(r["part"], r["state"], r["progress"]) for r in rows] == \
+        [("two", "COMPLETED", "2/2"), ("three", "COMPLETED", "3/3"), ("four", "COMPLETED", "4/4")]
+
+
+def test_failing_task_shows_failed_exit_code_and_last_error(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *BASE, "--set", "training.train_iters=6", *env_set("STAND_IN_FAIL_AT", "2"), "--follow")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [row] = status_rows(ws, only_run(ws))
+    assert row["state"] == "FAILED" and row["exit_code"] == 1
+    assert row["error"] == "RuntimeError: stand-in failure injected at iteration 2"
+    table = ws.cli("status", str(only_run(ws))).stdout
+    assert "FAILED" in table and "RuntimeError: stand-in failure injected at iteration 2" in table
+
+
+def _wait_for_iteration(run_dir: Path, n: int, timeout: float = 60) -> None:
+    wait_until(lambda: re.search(rf"iteration +{n}/", log_text(run_dir)), timeout, f"iteration {n} in the log")
+
+
+def test_cancel_stops_a_running_job(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *BASE, "--set", "training.train_iters=1000")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run(ws)
+    _wait_for_iteration(run_dir, 1)
+    proc = ws.cli("cancel", str(run_dir))
+    job_id = record(run_dir)["jobs"][0]["job_id"]
+    assert proc.returncode == 0 and f"cancelled {job_id}" in proc.stdout, proc.stderr
+    follow = ws.cli("status", str(run_dir), "--follow", "--interval", "0.5", timeout=60)
+    assert follow.returncode == 1
+    [row] = status_rows(ws, run_dir)
+    assert row["state"] == "CANCELLED"
+
+
+def test_scontrol_requeue_runs_again_and_appends_to_the_log(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *BASE, "--set", "training.train_iters=12", "--set", "training.save_interval=2",
+                  *env_set("STAND_IN_ITER_S", "0.4"))
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run(ws)
+    job_id = record(run_dir)["jobs"][0]["job_id"]
+    _wait_for_iteration(run_dir, 3)
+    ws.cluster.run("scontrol", "requeue", job_id)
+    follow = ws.cli("status", str(run_dir), "--follow", "--interval", "0.5", timeout=120)
+    assert follow.returncode == 0, follow.stdout + follow.stderr
+    [log] = list((run_dir / "logs").glob("*.log"))
+    text = log.read_text()
+    assert f"orchestrator: job {job_id} on n1 (restart 0)" in text
+    assert f"orchestrator: job {job_id} on n1 (restart 1)" in text
+    assert text.index("(restart 0)") < text.index("(restart 1)") < text.index("stand-in: resuming from iteration")
+    assert "iteration       12/      12" in text
+    [row] = status_rows(ws, run_dir)
+    assert (row["state"], row["exit_code"], row["progress"]) == ("COMPLETED", 0, "12/12")
+
+
+def test_two_segments_chain_and_resume_from_the_checkpoint(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *BASE, "--segments", "2", "--set", "profile.time_limit=00:03:00",
+                  "--set", "training.exit_margin_minutes=2", "--set", "training.train_iters=30",
+                  *env_set("STAND_IN_MINUTE_S", "3"), "--follow", timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    first, second = rec["jobs"]
+    assert (first["role"], second["role"]) == ("segment 1/2", "segment 2/2")
+    assert second["dependency"] == f"afterok:{first['job_id']}"
+    assert f"#SBATCH --dependency=afterok:{first['job_id']}" in (run_dir / second["script"]).read_text()
+    command = rec["command"]
+    assert command[command.index("--exit-duration-in-mins") + 1] == "1"    # 3 min limit - 2 min margin
+    assert command[command.index("--load") + 1] == command[command.index("--save") + 1]
+    [log1] = list((run_dir / "logs").glob(f"*_{first['job_id']}.log"))
+    [log2] = list((run_dir / "logs").glob(f"*_{second['job_id']}.log"))
+    assert "exiting program after 1 minutes" in log1.read_text()
+    resumed = re.search(r"stand-in: resuming from iteration (\d+)", log2.read_text())
+    assert resumed and 0 < int(resumed.group(1)) < 30
+    assert "iteration       30/      30" in log2.read_text()
+    rows = status_rows(ws, run_dir)
+    assert [(r["part"], r["state"]) for r in rows] == [("segment 1/2", "COMPLETED"), ("segment 2/2", "COMPLETED")]
+
+
+def test_status_is_right_without_accounting(extra_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster = extra_cluster(accounting="0")
+    ws = Workspace(tmp_path, cluster)
+    assert "accounting storage is disabled" in cluster.run("sacct", check=False).stderr.lower()
+    ok = ws.cli("submit", *BASE, "--set", "training.train_iters=3")
+    bad = ws.cli("submit", *BASE, "--set", "training.train_iters=3", *env_set("STAND_IN_FAIL_AT", "1"))
+    assert ok.returncode == 0 and bad.returncode == 0, ok.stderr + bad.stderr
+    follow = ws.cli("status", "--all", "--follow", "--interval", "0.5", timeout=120)
+    assert follow.returncode == 1, follow.stdout + follow.stderr
+    rows = json.loads(ws.cli("status", "--all", "--json").stdout)
+    assert sorted((r["state"], r["exit_code"]) for r in rows) == [("COMPLETED", 0), ("FAILED", 1)]
+    assert [r["error"] for r in rows if r["state"] == "FAILED"] == \
+        ["RuntimeError: stand-in failure injected at iteration 1"]
+
+
+def test_array_larger_than_max_array_size_is_split(extra_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cluster: Cluster = extra_cluster(accounting="0", max_array_size="2")
+    ws = Workspace(tmp_path, cluster)
+    sweep = tmp_path / "three.yaml"
+    sweep.write_text("name: three\nset: [training.train_iters=2]\nmax_parallel: 2\n"
+                     "variants: [{name: a}, {name: b}, {name: c}]\n")
+    proc = ws.cli("submit", *BASE, "--sweep", str(sweep), "--follow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rec = record(only_run(ws))
+    first, second = rec["jobs"]
+    assert (first["array"], second["array"]) == ("0-1%2", "0-0%2")
+    assert second["dependency"] == f"afterany:{first['job_id']}" and second["task_offset"] == 2
+    assert [t["job_id"] for t in rec["tasks"]] == [f"{first['job_id']}_0", f"{first['job_id']}_1",
+                                                   f"{second['job_id']}_0"]
+    rows = json.loads(ws.cli("status", "--json").stdout)
+    assert [(r["part"], r["state"], r["progress"]) for r in rows] == \
+        [("a", "COMPLETED", "2/2"), ("b", "COMPLETED", "2/2"), ("c", "COMPLETED", "2/2")]
+
+
+def _jobs_submitted(cluster: Cluster) -> int:
+    match = re.search(r"Jobs submitted:\s*(\d+)", cluster.run("sdiag").stdout)
+    assert match
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("profile_lines,message", [
+    ('partition: "debug; touch /tmp/orchestrator-pwned"', "#SBATCH: 'debug; touch /tmp/orchestrator-pwned'"),
+    ("time_limit: soon", "profile.time_limit: 'soon' is not a Slurm time"),
+    ("gpus_per_node: 0", "0 GPUs"),
+    ("nodez: 2", "profile.nodez: unknown setting (fix: did you mean 'nodes'?)"),
+])
+def test_bad_profile_values_never_reach_sbatch(workspace: Workspace, profile_lines: str, message: str) -> None:
+    ws = workspace
+    (ws.cwd / "profiles").mkdir()
+    (ws.cwd / "profiles" / "bad.yaml").write_text(f"extends: local-slurm\n{profile_lines}\n")
+    before = _jobs_submitted(ws.cluster)
+    proc = ws.cli("submit", "--profiles-dir", "profiles", "-p", "bad", "-r", "dsv3-proxy-3l")
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.startswith("error: ")
+    assert _jobs_submitted(ws.cluster) == before
+    assert ws.run_dirs() == [] and not Path("/tmp/orchestrator-pwned").exists()
+
+
+def test_submit_from_a_run_directory_repeats_it(workspace: Workspace) -> None:
+    ws = workspace
+    assert ws.cli("submit", *BASE, "--set", "training.train_iters=2", "--follow").returncode == 0
+    original = only_run(ws)
+    proc = ws.cli("submit", "--from", str(original), "--follow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    again = [d for d in ws.run_dirs() if d != original]
+    assert len(again) == 1 and again[0].parent == original.parent
+    old, new = record(original), record(again[0])
+    assert new["submitted_from"] == str(original) and new["jobs"][0]["job_id"] != old["jobs"][0]["job_id"]
+    assert new["profile"] == old["profile"] and new["recipe"] == old["recipe"]
+    assert [a.replace(original.name, "") for a in old["command"]] == \
+        [a.replace(again[0].name, "") for a in new["command"]]
+    logs = ws.cli("logs", str(again[0]), "--tail", "3")
+    assert logs.returncode == 0 and "iteration        2/       2" in logs.stdout
+
+
+def test_cli_preflight_proves_rendezvous(workspace: Workspace) -> None:
+    proc = workspace.cli("preflight", *BASE, "--set", "nodes=2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "preflight ok: 4 ranks" in proc.stdout
+    assert len(re.findall(r"^rank \d/4 n[12]: ok, all-reduce ok \(gloo\)", proc.stdout, re.M)) == 4
+
+
+LOCAL = ["-p", "local", "-r", "dsv3-proxy-3l", "--set", f"profile.megatron_path={STAND_IN}"]
+
+
+def _processes_of(run_dir: Path) -> list[int]:
+    """Live processes whose command line mentions this run directory."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(run_dir).encode() in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_local_profile_runs_two_ranks_without_slurm(workspace: Workspace) -> None:
+    ws = workspace
+    proc = ws.cli("submit", *LOCAL, "--set", "training.train_iters=3", "--follow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    assert rec["backend"] == "local" and "launch_local.sh" in rec["files"]
+    log = log_text(run_dir)
+    assert "stand-in: rendezvous world_size=2 sum=3" in log and "iteration        3/       3" in log
+    [row] = status_rows(ws, run_dir)
+    assert (row["state"], row["exit_code"], row["progress"]) == ("COMPLETED", 0, "3/3")
+
+
+def test_local_cancel_stops_every_rank(workspace: Workspace) -> None:
+    ws = workspace
+    assert ws.cli("submit", *LOCAL, "--set", "training.train_iters=1000").returncode == 0
+    run_dir = only_run(ws)
+    _wait_for_iteration(run_dir, 1)
+    assert ws.cli("cancel", str(run_dir)).returncode == 0
+    wait_until(lambda: not _processes_of(run_dir), 30, "the local ranks to stop")
+    [row] = status_rows(ws, run_dir)
+    assert row["state"] == "CANCELLED"
