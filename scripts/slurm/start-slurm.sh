@@ -36,7 +36,8 @@ export PATH=$PATH:/usr/sbin
 
 t0=${EPOCHREALTIME/./}
 log() { local ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 )); printf '[start-slurm %3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*"; }
-die() {
+fail() { echo "start-slurm: ERROR: $*" >&2; exit 2; }   # bad settings: nothing was touched
+die() {   # a daemon did not come up: show its logs, stop what was started
   echo "start-slurm: ERROR: $*" >&2
   for f in "$STATE"/log/*; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done
   "$HERE/stop-slurm.sh" "$STATE" >&2 || true
@@ -53,14 +54,16 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...   (shell functions run without 
 
 check_settings() {
   local v
-  for v in ACCOUNTING ETC_HOSTS; do [[ ${!v} =~ ^[01]$ ]] || die "ORCH_SLURM_$v must be 0 or 1 (got '${!v}')"; done
-  for v in MAX_ARRAY_SIZE NUM_NODES GPUS CPUS MEM_MB CTLD_PORT DBD_PORT SLURMD_PORT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+  for v in ACCOUNTING ETC_HOSTS; do [[ ${!v} =~ ^[01]$ ]] || fail "ORCH_SLURM_$v must be 0 or 1 (got '${!v}')"; done
+  local -A names=([MAX_ARRAY_SIZE]=MAX_ARRAY_SIZE [NUM_NODES]=NODES [GPUS]=GPUS [CPUS]=CPUS [MEM_MB]=MEM_MB
+                  [CTLD_PORT]=CTLD_PORT [DBD_PORT]=DBD_PORT [SLURMD_PORT]=SLURMD_PORT)
+  for v in "${!names[@]}"; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "ORCH_SLURM_${names[$v]} must be a positive integer (got '${!v}')"
   done
   local bins=(munged munge slurmctld slurmd sinfo scontrol) b
   [ "$ACCOUNTING" = 1 ] && bins+=(mariadbd mariadb-install-db mariadb slurmdbd sacctmgr)
   for b in "${bins[@]}"; do
-    command -v "$b" >/dev/null || die "$b missing: run scripts/slurm/install-deps.sh"
+    command -v "$b" >/dev/null || fail "$b missing: run scripts/slurm/install-deps.sh"
   done
 }
 
@@ -92,6 +95,7 @@ write_config() {
   fi
   local i
   for (( i = 0; i < GPUS; i++ )); do ln -s /dev/null "$STATE/fakegpu/nvidia$i"; done
+  for (( i = 1; i <= NUM_NODES; i++ )); do mkdir -p "$STATE/spool/n$i"; done
   export SLURM_CONF=$STATE/etc/slurm.conf
   log "config written to $STATE/etc (accounting=$ACCOUNTING MaxArraySize=$MAX_ARRAY_SIZE nodes=$NUM_NODES gpus/node=$GPUS)"
 }
