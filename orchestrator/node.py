@@ -3,7 +3,8 @@
 Maps the launcher's task variables to torch.distributed's, binds the rank to its GPU's CPUs/memory, builds the
 child environment from the job spec, applies the DeepEP fallback, runs the command as a child process (forwarding
 SIGTERM/SIGUSR1/SIGUSR2/SIGINT so Slurm's pre-timeout signal reaches Megatron) and returns its exit status.
-Standard library only at import time.
+Standard library only at import time. In SPEC_PATH, ``%a`` stands for SLURM_ARRAY_TASK_ID: one sbatch script
+serves every task of a job array, each task reading its own ``tasks/<chunk>_<task>/job.json``.
 
 Under Slurm (``SLURM_PROCID`` set and ``ORCH_LAUNCHER`` not ``local``):
   RANK = SLURM_PROCID, WORLD_SIZE = SLURM_NTASKS, LOCAL_RANK = SLURM_LOCALID, GROUP_RANK = SLURM_NODEID,

@@ -175,3 +175,10 @@ def test_node_binding_line_on_a_machine_without_gpus(tmp_path: Path, monkeypatch
     line = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("[orchestrator.bind]")]
     assert line == ["[orchestrator.bind] rank 0 host " + node.host_name(dict(__import__("os").environ)) +
                     " local_rank 0: no GPUs on this node (test); running unbound"]
+
+
+def test_array_tasks_read_their_own_spec() -> None:
+    assert node.spec_path("/r/tasks/0_%a/job.json", {"SLURM_ARRAY_TASK_ID": "2"}) == "/r/tasks/0_2/job.json"
+    assert node.spec_path("/r/job.json", {}) == "/r/job.json"
+    with pytest.raises(jobspec.JobSpecError, match="SLURM_ARRAY_TASK_ID is not set"):
+        node.spec_path("/r/tasks/0_%a/job.json", {})
