@@ -125,15 +125,33 @@ def local_state(run_dir: Path, job_id: str) -> slurm.JobState:
     """State of a local job from submitit's result file / the controller process."""
     from submitit.core.utils import JobPaths, pickle_load   # login side only
 
-    result = JobPaths(run_dir / ".submitit", job_id=job_id, task_id=0).result_pickle
+    paths = JobPaths(run_dir / ".submitit", job_id=job_id, task_id=0)
+    result = paths.result_pickle
+    started = paths.submitted_pickle.stat().st_mtime if paths.submitted_pickle.exists() else None
     if result.exists():
+        elapsed = int(result.stat().st_mtime - started) if started else None
         outcome, value = pickle_load(result)
         if outcome == "success" and isinstance(value, int):
-            return slurm.JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value, source="local")
-        return slurm.JobState(job_id, "FAILED", exit_code=1, source="local")
+            return slurm.JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value,
+                                  elapsed_s=elapsed, source="local")
+        return slurm.JobState(job_id, "FAILED", exit_code=1, elapsed_s=elapsed, source="local")
     if job_id.isdigit() and _alive(int(job_id)):
-        return slurm.JobState(job_id, "RUNNING", source="local")
+        return slurm.JobState(job_id, "RUNNING", elapsed_s=int(time.time() - started) if started else None,
+                              source="local")
     return slurm.JobState(job_id, "CANCELLED", source="local")
+
+
+def local_task_state(run_dir: Path, task: runs.TaskEntry) -> slurm.JobState:
+    """State of one task of a local sweep: its exit status file, else what its controller is doing."""
+    exit_file = run_dir / task.dir / runs.TASK_EXIT
+    if exit_file.exists():
+        code = int(exit_file.read_text().strip() or 1)
+        return slurm.JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code, source="local")
+    controller = local_state(run_dir, task.job_id.split("_")[0])
+    if controller.state != "RUNNING":
+        return slurm.JobState(task.job_id, "CANCELLED", source="local")
+    started = bool(runs.logs_of_job(run_dir, task.job_id))
+    return slurm.JobState(task.job_id, "RUNNING" if started else "PENDING", source="local")
 
 
 # ------------------------------------------------------------------------------------------------- rows
@@ -153,8 +171,11 @@ def collect(run_dirs: Iterable[Path]) -> list[Row]:
     states = slurm.job_states(slurm_ids) if slurm_ids else {}
     rows = []
     for run_dir, record in loaded:
+        tasks = {t.job_id: t for t in record.tasks}
         for job_id, part in _wanted(record):
-            if record.backend == "local":
+            if record.backend == "local" and job_id in tasks:
+                state = local_task_state(run_dir, tasks[job_id])
+            elif record.backend == "local":
                 state = local_state(run_dir, job_id)
             else:
                 state = states.get(job_id) or slurm.JobState(job_id, "UNKNOWN", source="none")
