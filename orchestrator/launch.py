@@ -84,7 +84,23 @@ class TemplateSlurmExecutor(submitit.SlurmExecutor):
 def run_local_script(script: str, log_dir: str, name: str) -> int:
     """The local job's body (runs inside submitit's local controller): bash SCRIPT, logs appended; exit status."""
     job_id = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    with open(Path(log_dir) / f"{name}_{job_id}.log", "ab") as log:
+    return _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
+
+
+def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
+    """A sweep's body on the local back-end: each variant's launch_local.sh in turn, since they share this
+    machine's GPUs. Task i logs to ``<name>_<controller>_<i>.log`` and leaves its exit status in TASK_EXIT."""
+    controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
+    worst = 0
+    for index, (script, log_dir, name) in enumerate(tasks):
+        code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
+        (Path(script).parent / runs.TASK_EXIT).write_text(f"{code}\n")
+        worst = worst or code
+    return worst
+
+
+def _run_logged(script: str, log_path: Path) -> int:
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(["bash", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             return proc.wait()
@@ -98,6 +114,14 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
     """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
 
     def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:
+        """One rendered launch_local.sh as one local job."""
+        return self._submit_detached(run_local_script, str(script), str(log_dir), name)
+
+    def submit_tasks(self, tasks: list[tuple[str, str, str]]) -> Any:
+        """A local sweep: (script, log dir, name) per task, run one after another by one controller."""
+        return self._submit_detached(run_local_tasks, tasks)
+
+    def _submit_detached(self, func: Any, *args: Any) -> Any:
         """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
         our output must not wait for the job) with the toolkit importable."""
         package_root = str(Path(__file__).resolve().parent.parent)
@@ -111,7 +135,7 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
                 os.dup2(null.fileno(), 0)
                 os.dup2(out.fileno(), 1)
                 os.dup2(out.fileno(), 2)
-                return self.submit(run_local_script, str(script), str(log_dir), name)
+                return self.submit(func, *args)
         finally:
             for fd, saved in zip((0, 1, 2), saved_fds):
                 os.dup2(saved, fd)
@@ -271,21 +295,21 @@ def chunk_sizes(count: int, max_array_size: int) -> list[int]:
 def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = None,
                  submitted_from: str | None = None) -> Submission:
     """One array task per sweep variant, in a new run directory."""
-    if base.profile.scheduler != "slurm":
-        raise ConfigError("--sweep", "job arrays need a Slurm profile", "pick a Slurm profile")
     base = anchored(base)
     variants = expand(base, sweep)
     _same_allocation(variants)
     for _variant, exp in variants:
         check(exp)
         render.render(exp, "/probe")
-    parallel = sweep.max_parallel or base.profile.max_array_parallel
-    sizes = chunk_sizes(len(variants), slurm.max_array_size())
     run_dir = runs.new_run_dir(base.profile.output_root, sweep.name)
     probe = render.render(variants[0][1], str(run_dir))
     record = _base_record(base, run_dir, "array", overrides or [], probe, [], submitted_from)
     record.command = []
     record.sweep = to_dict(sweep)
+    if base.profile.scheduler == "local":
+        return _submit_local_sweep(run_dir, record, sweep, variants)
+    parallel = sweep.max_parallel or base.profile.max_array_parallel
+    sizes = chunk_sizes(len(variants), slurm.max_array_size())
     jobs: list[Any] = []
     error: Exception | None = None
     offset, previous = 0, None
@@ -318,6 +342,29 @@ def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = N
             _record_task(run_dir, record, chunk, task, offset + task, variant, specs[task], previous)
         offset += size
     return _finish(run_dir, record, jobs, error)
+
+
+def _submit_local_sweep(run_dir: Path, record: runs.RunRecord, sweep: Sweep,
+                        variants: list[tuple[Any, Experiment]]) -> Submission:
+    """The local back-end's array: one controller running the variants one after another."""
+    tasks, specs = [], []
+    for index, (_variant, exp) in enumerate(variants):
+        task_dir = run_dir / "tasks" / f"0_{index}"
+        (task_dir / "logs").mkdir(parents=True)
+        rendered = render.render(exp, str(task_dir))
+        _write(task_dir, "job.json", rendered.files["job.json"])
+        _write(task_dir, "launch_local.sh", rendered.files["launch_local.sh"])
+        tasks.append((str(task_dir / "launch_local.sh"), str(task_dir / "logs"), sweep.name))
+        specs.append(rendered.spec)
+    executor = ScriptLocalExecutor(run_dir / SUBMITIT_DIR)
+    limit = slurm.parse_elapsed(variants[0][1].profile.time_limit) or 3600
+    executor.update_parameters(timeout_min=max(1, len(tasks) * limit // 60), tasks_per_node=1, nodes=1)
+    job = executor.submit_tasks(tasks)
+    record.jobs.append(runs.JobEntry(job_id=str(job.job_id), role=f"array 0-{len(tasks) - 1} (one at a time)",
+                                     script="tasks/0_*/launch_local.sh", array=f"0-{len(tasks) - 1}%1"))
+    for index, (variant, _exp) in enumerate(variants):
+        _record_task(run_dir, record, 0, index, index, variant, specs[index], str(job.job_id))
+    return _finish(run_dir, record, [job], None)
 
 
 def _record_task(run_dir: Path, record: runs.RunRecord, chunk: int, task: int, index: int, variant: Any,

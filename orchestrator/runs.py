@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 RECORD = "record.json"
+TASK_EXIT = "exit_status"
+"""Written into a local sweep task's directory when that task has ended: its exit status."""
 FORMAT = 1
 REDACTED = "<redacted>"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
