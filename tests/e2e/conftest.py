@@ -121,28 +121,11 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 
 # ------------------------------------------------------------------------------------------------- the CLI
-VERBS = ("submit", "status", "logs", "cancel", "preflight")
-_SHIM = (
-    "from orchestrator.cli import main\n"
-    "from orchestrator.cli.submit import submit\n"
-    "from orchestrator.cli.status_cmd import status_cmd\n"
-    "from orchestrator.cli.logs import logs\n"
-    "from orchestrator.cli.cancel import cancel\n"
-    "from orchestrator.cli.preflight_cmd import preflight\n"
-    "for c in (submit, status_cmd, logs, cancel, preflight):\n"
-    "    main.commands.setdefault(c.name, c)\n"
-    "main(prog_name='orchestrator')\n"
-)
-
-
 def _cli_argv() -> list[str]:
-    """``python -m orchestrator``; until cli/__init__.py registers these verbs, a one-line registration shim."""
+    """The user's command: ``python -m orchestrator``."""
     import sys
 
-    from orchestrator.cli import main
-    if all(v in main.commands for v in VERBS):
-        return [sys.executable, "-m", "orchestrator"]
-    return [sys.executable, "-c", _SHIM]
+    return [sys.executable, "-m", "orchestrator"]
 
 
 @dataclass
