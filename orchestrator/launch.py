@@ -146,6 +146,14 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
                 os.environ["PYTHONPATH"] = saved_path
 
 
+def local_gpus(count: int) -> dict[str, Any]:
+    """submitit's local controller sets CUDA_VISIBLE_DEVICES to the GPUs it was given (none by default, which hides
+    every GPU from the ranks): give it the profile's count, taken from the GPUs visible to us."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    ids = tuple(int(x) for x in visible.split(",") if x.strip().isdigit()) if visible else ()
+    return {"gpus_per_node": count, "visible_gpus": ids} if ids else {"gpus_per_node": count}
+
+
 # ------------------------------------------------------------------------------------------------- helpers
 def anchored(exp: Experiment) -> Experiment:
     """The experiment with its output root made absolute (compute nodes and later ``--from`` need the path)."""
@@ -267,7 +275,8 @@ def _submit_local(exp: Experiment, run_dir: Path, rendered: render.Rendered, rec
     record.files.append(_write(run_dir, "launch_local.sh", text))
     executor = ScriptLocalExecutor(run_dir / SUBMITIT_DIR)
     limit = slurm.parse_elapsed(exp.profile.time_limit) or 3600
-    executor.update_parameters(timeout_min=max(1, limit // 60), tasks_per_node=1, nodes=1)
+    executor.update_parameters(timeout_min=max(1, limit // 60), tasks_per_node=1, nodes=1,
+                               **local_gpus(exp.profile.gpus_per_node))
     job = executor.submit_script(run_dir / "launch_local.sh", run_dir / "logs", exp.recipe.name)
     record.jobs.append(runs.JobEntry(job_id=str(job.job_id), role="run", script="launch_local.sh",
                                      log=str(run_dir / "logs" / f"{exp.recipe.name}_{job.job_id}.log")))
@@ -358,7 +367,8 @@ def _submit_local_sweep(run_dir: Path, record: runs.RunRecord, sweep: Sweep,
         specs.append(rendered.spec)
     executor = ScriptLocalExecutor(run_dir / SUBMITIT_DIR)
     limit = slurm.parse_elapsed(variants[0][1].profile.time_limit) or 3600
-    executor.update_parameters(timeout_min=max(1, len(tasks) * limit // 60), tasks_per_node=1, nodes=1)
+    executor.update_parameters(timeout_min=max(1, len(tasks) * limit // 60), tasks_per_node=1, nodes=1,
+                               **local_gpus(variants[0][1].profile.gpus_per_node))
     job = executor.submit_tasks(tasks)
     record.jobs.append(runs.JobEntry(job_id=str(job.job_id), role=f"array 0-{len(tasks) - 1} (one at a time)",
                                      script="tasks/0_*/launch_local.sh", array=f"0-{len(tasks) - 1}%1"))
