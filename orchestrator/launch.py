@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import submitit
+from concurrent.futures import ThreadPoolExecutor
 
 from . import __version__, render, runs, slurm
 from .checks import all_problems
@@ -307,8 +308,9 @@ def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = N
     base = anchored(base)
     variants = expand(base, sweep)
     _same_allocation(variants)
+    with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
+        list(pool.map(check, [exp for _variant, exp in variants]))
     for _variant, exp in variants:
-        check(exp)
         render.render(exp, "/probe")
     run_dir = runs.new_run_dir(base.profile.output_root, sweep.name)
     probe = render.render(variants[0][1], str(run_dir))
