@@ -155,6 +155,11 @@ def rule_switches(exp: Experiment) -> list[Problem]:
          "delayed wgrad needs EP A2A overlap", "set switches.ep_a2a_overlap=true or delay_wgrad_compute=false")
     need(not s.bf16_optimizer_states or p.distributed_optimizer, "bf16_optimizer_states",
          "the precision-aware optimizer needs the distributed optimizer", "set parallel.distributed_optimizer=true")
+    env = {**exp.recipe.env, **exp.profile.env}
+    need(not (s.cuda_graphs and "expandable_segments:True" in env.get("PYTORCH_CUDA_ALLOC_CONF", "")
+              and env.get("NCCL_GRAPH_REGISTER") != "0"), "cuda_graphs",
+         "CUDA graphs with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True need NCCL_GRAPH_REGISTER=0 "
+         "(Megatron asserts it at start-up)", "--set env.NCCL_GRAPH_REGISTER=0")
     unknown = sorted(set(s.recompute_modules) - RECOMPUTE_MODULES)
     need(not (s.fine_grained_recompute and unknown), "recompute_modules", f"unknown modules {unknown}",
          f"use some of {', '.join(sorted(RECOMPUTE_MODULES))}")

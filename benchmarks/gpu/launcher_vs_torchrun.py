@@ -68,7 +68,7 @@ def torchrun_run(job_json: Path, out: Path, tag: str) -> tuple[Path, float]:
 
 def figures(log: Path) -> dict[str, float | None]:
     summary = logparse.parse_file(log)
-    steady = logparse.steady_state(summary.iterations, first_iter=3)
+    steady = logparse.steady_state(summary.records, first_iter=3)
     first = next((line for line in log.read_text(errors="replace").splitlines()
                   if "first iteration after" in line), "")
     to_first = float(first.split("first iteration after")[1].split("s")[0]) if first else None

@@ -86,6 +86,13 @@ def test_switches_that_need_each_other(overrides: list[str], setting: str) -> No
     assert setting in settings(problems("h100", "deepseek-v3", *overrides))
 
 
+def test_cuda_graphs_with_expandable_segments_need_nccl_graph_register_off() -> None:
+    # seen on 2 x H200 (benchmarks/results/2026-11-28-h200x2): Megatron asserted this one minute into the job
+    found = problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true")
+    assert settings(found) == ["switches.cuda_graphs"] and "--set env.NCCL_GRAPH_REGISTER=0" in str(found[0])
+    assert problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true", "env.NCCL_GRAPH_REGISTER=0") == []
+
+
 def test_a2a_overlap_needs_expert_parallelism() -> None:
     found = problems("local", "dsv3-proxy-3l", "parallel.ep=1")
     assert "switches.ep_a2a_overlap" in settings(found)
