@@ -107,6 +107,19 @@ def check_required(profile: ClusterProfile) -> None:
                               f"set {var.name}=... in run.sh's environment block or export it")
 
 
+def training_blocker(gpus: int) -> str | None:
+    """Why the proxy cannot train on this machine (None when it can): GPUs and megatron.training are needed."""
+    from .megatron_check import available
+    if not available():
+        return "megatron.training is not importable here (megatron-core >= 0.17 on Python >= 3.12 ships it)"
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    found = torch.cuda.device_count()
+    return None if found >= gpus else f"{found} GPU(s) visible, the local profile needs {gpus}"
+
+
 def _required_settings(profile: ClusterProfile) -> set[str]:
     return {f"profile.{name}" for name in profile.required}
 

@@ -49,6 +49,7 @@ _PREFIX = re.compile(r"^\s*(?:\d+: |\[rank\d+\]: ?|\[default\d+\]: ?)")    # sru
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*")
 _OTHER_ERROR = re.compile(r".*\berror:.*", re.IGNORECASE)
 _ATTEMPT = re.compile(r"^orchestrator: job \S+ on .*\(restart \d+\)\s*$", re.M)
+_SCHEDULER_TOOLS = ("srun:", "slurmstepd:", "sbatch:")
 _TASK_EXIT = re.compile(r"srun: error: \S+: tasks? [\d,-]+: Exited with exit code (\d+)")
 
 
@@ -60,8 +61,9 @@ def last_attempt(text: str) -> str:
 
 def root_error(text: str) -> str:
     """The error that ended a run: its first Python exception line (later ones are usually other ranks noticing
-    the failure: closed connections, watchdogs), else the last ``error:`` line (srun, slurmstepd)."""
-    other = ""
+    the failure: closed connections, watchdogs), else the first ``error:`` line a rank printed (e.g. the training
+    entry's one-line refusal), else the last one of the scheduler's tools (srun, slurmstepd)."""
+    program, scheduler = "", ""
     for raw in text.splitlines():
         line = _PREFIX.sub("", raw).strip()
         if not line or line.startswith(_SKIP_ERROR):
@@ -69,8 +71,11 @@ def root_error(text: str) -> str:
         if _EXCEPTION.match(line):
             return line[:300]
         if _OTHER_ERROR.match(line):
-            other = line
-    return other[:300]
+            if line.startswith(_SCHEDULER_TOOLS):
+                scheduler = line
+            elif not program:
+                program = line
+    return (program or scheduler)[:300]
 
 
 def first_task_exit(text: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -50,3 +51,16 @@ def test_missing_required_variable_names_it(tmp_path: Path) -> None:
 def test_bad_variable_is_refused_before_anything_runs(tmp_path: Path) -> None:
     out = run_sh(tmp_path, DRY_RUN="1", NNODES="two")
     assert out.returncode == 2 and "recipe.nodes: expected an integer" in out.stderr
+
+
+def test_first_readme_command_runs_the_local_preflight(tmp_path: Path) -> None:
+    out = run_sh(tmp_path, OUTPUT_DIR=str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "preflight ok: 2 ranks" in out.stdout
+    assert "rank 0/2" in out.stdout and "rank 1/2" in out.stdout and "all-reduce ok (gloo)" in out.stdout
+    if "== training run skipped:" not in out.stdout:  # a machine with GPUs and megatron.training trains the proxy
+        assert re.search(r"dsv3-proxy-3l-\S+ +\S+ +run +COMPLETED", out.stdout)
+    assert re.search(r"dsv3-proxy-3l-preflight-\S+ +\S+ +preflight +COMPLETED +0", out.stdout)
+    assert "orchestrator render --profile h100-eos --run-sh" in out.stdout
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if "preflight" in p.name]
+    assert (run_dir / "record.json").exists() and (run_dir / "launch_local.sh").exists()
