@@ -6,10 +6,9 @@ import json
 
 import click
 
-from .. import launch, runs, status
-from .common import EXIT_FAILED, experiment_options, fail, handle_config_errors, load
-from .submit import print_submission
-from .validate_cmd import report_problems
+from .. import launch, status
+from .common import EXIT_FAILED, experiment_options, handle_config_errors, load
+from .submit import print_submission, submission_errors
 
 
 def reports(rows: list[status.Row]) -> list[dict[str, object]]:
@@ -40,13 +39,8 @@ def preflight(profile: str, recipe: str | None, overrides: tuple[str, ...], prof
               recipes_dir: str | None, no_wait: bool) -> None:
     """Run the preflight payload with PROFILE + RECIPE's allocation; exit 1 if any rank's check failed."""
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
-    try:
+    with submission_errors():
         sub = launch.submit_run(exp, list(overrides), preflight=True)
-    except launch.InvalidSubmission as exc:
-        report_problems(exc.problems)
-        raise SystemExit(2) from exc
-    except (launch.LaunchError, runs.RunError) as exc:
-        fail(str(exc), EXIT_FAILED)
     print_submission(sub)
     if no_wait:
         return

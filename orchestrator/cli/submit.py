@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -10,6 +12,18 @@ from .. import launch, runs, status
 from ..sweep import load_sweep
 from .common import DEFAULT_RECIPE, EXIT_FAILED, fail, handle_config_errors, load
 from .validate_cmd import report_problems
+
+
+@contextmanager
+def submission_errors() -> Iterator[None]:
+    """Blocking problems → one line each + exit 2; a refused or failed submission → one line + exit 1."""
+    try:
+        yield
+    except launch.InvalidSubmission as exc:
+        report_problems(exc.problems)
+        raise SystemExit(2) from exc
+    except (launch.LaunchError, runs.RunError) as exc:
+        fail(str(exc), EXIT_FAILED)
 
 
 def print_submission(sub: launch.Submission) -> None:
@@ -50,7 +64,7 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
            from_run: Path | None, follow: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
-    try:
+    with submission_errors():
         if from_run is not None:
             if profile or recipe or overrides or sweep_file:
                 fail("--from: repeats a recorded run as it was (fix: drop --profile/--recipe/--set/--sweep)")
@@ -65,11 +79,6 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
             else:
                 sub = launch.submit_run(exp, list(overrides), segments=segments,
                                         segment_dependency=segment_dependency)
-    except launch.InvalidSubmission as exc:
-        report_problems(exc.problems)
-        raise SystemExit(2) from exc
-    except (launch.LaunchError, runs.RunError) as exc:
-        fail(str(exc), EXIT_FAILED)
     print_submission(sub)
     if follow:
         follow_and_exit(sub.run_dir)
