@@ -181,3 +181,12 @@ def log_files(run_dir: Path) -> list[Path]:
 def logs_of_job(run_dir: Path, job_id: str) -> list[Path]:
     """Logs written by one job or array task (``..._12.log`` / ``..._12_3.log``)."""
     return [p for p in log_files(run_dir) if p.stem.endswith(f"_{job_id}")]
+
+
+def task_job_id(record: RunRecord, task: str) -> str:
+    """The job id of a sweep task given by its index (``3``) or its variant name (``fp8``)."""
+    for entry in record.tasks:
+        if task in (str(entry.index), entry.variant):
+            return entry.job_id
+    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks) or "none: not a sweep"
+    raise RunError(f"no task {task!r} in run {record.run_id} (tasks: {names})")

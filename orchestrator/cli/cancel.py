@@ -37,12 +37,14 @@ def _cancel_local(job_id: str) -> None:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
 @click.option("--job", default=None, help="only this job or array task (12, 12_3)")
+@click.option("--task", default=None, help="only this sweep task, by index (3) or variant name")
 @click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
-def cancel(run: str | None, root: Path | None, job: str | None, requeue: bool) -> None:
+def cancel(run: str | None, root: Path | None, job: str | None, task: str | None, requeue: bool) -> None:
     """Cancel every job of RUN (a directory or run id; default the newest run)."""
     try:
         run_dir = runs.resolve_run(run, root or status.default_root())
         record = runs.load_record(run_dir)
+        job = runs.task_job_id(record, task) if task is not None else job
     except runs.RunError as exc:
         fail(f"cancel: {exc} (fix: pass a run directory or --root)")
     for target in _targets(record, job):

@@ -25,14 +25,16 @@ def _tail(path: Path, lines: int | None) -> str:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
 @click.option("--job", default=None, help="only this job or array task (12, 12_3)")
+@click.option("--task", default=None, help="only this sweep task, by index (3) or variant name")
 @click.option("--tail", "lines", type=int, default=None, help="only the last N lines of each log")
 @click.option("--follow", is_flag=True, help="keep printing what is appended (Ctrl-C to stop)")
 @click.option("--list", "list_only", is_flag=True, help="print the log paths only")
-def logs(run: str | None, root: Path | None, job: str | None, lines: int | None, follow: bool,
+def logs(run: str | None, root: Path | None, job: str | None, task: str | None, lines: int | None, follow: bool,
          list_only: bool) -> None:
     """Logs of RUN (a directory or run id; default the newest run)."""
     try:
         run_dir = runs.resolve_run(run, root or status.default_root())
+        job = runs.task_job_id(runs.load_record(run_dir), task) if task is not None else job
     except runs.RunError as exc:
         fail(f"logs: {exc} (fix: pass a run directory or --root)")
     paths = _select(run_dir, job)
