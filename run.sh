@@ -10,7 +10,7 @@ set -euo pipefail
 # Fill every variable marked FILL; an empty required variable stops run.sh with a message naming it.
 # A variable already set in your shell wins over the value written here.
 PROFILE=${PROFILE:-local}  # cluster profile: orchestrator profiles lists them
-RECIPE=${RECIPE:-''}  # recipe; empty = dsv3-proxy-3l for the local profile, deepseek-v3 otherwise
+RECIPE=${RECIPE:-''}  # recipe; empty = the profile's default_recipe (orchestrator recipes lists them)
 NNODES=${NNODES:-''}  # nodes; empty = the recipe's
 ACCOUNT=${ACCOUNT:-''}  # Slurm account
 PARTITION=${PARTITION:-''}  # Slurm partition

@@ -59,6 +59,7 @@ class ClusterProfile:
     megatron_version: str | None = doc(None, "megatron-core version the job runs (e.g. 0.19.2); empty = detect")
     python: str = doc("python3", "Python interpreter on the compute nodes")
     output_root: str = doc("runs", "directory for run directories (logs, records, checkpoints)")
+    default_recipe: str = doc("deepseek-v3", "recipe used when none is given (--recipe, RECIPE in run.sh)")
     setup: list[str] = doc([], "shell lines run before srun, written as they are (e.g. 'module load cuda')")
     required: list[str] = doc([], "settings that must be filled before submitting, e.g. profile.account")
 
@@ -282,10 +283,11 @@ def apply_overrides(exp: Experiment, overrides: list[str]) -> Experiment:
     return Experiment(from_dict(ClusterProfile, profile, "profile"), from_dict(Recipe, recipe, "recipe"))
 
 
-def load_experiment(profile: str, recipe: str, overrides: list[str] | None = None,
+def load_experiment(profile: str, recipe: str | None, overrides: list[str] | None = None,
                     profiles_dir: str | Path | None = None, recipes_dir: str | Path | None = None) -> Experiment:
-    """Profile + recipe + overrides, fully typed."""
-    exp = Experiment(load_profile(profile, profiles_dir), load_recipe(recipe, recipes_dir))
+    """Profile + recipe (None: the profile's default recipe) + overrides, fully typed."""
+    prof = load_profile(profile, profiles_dir)
+    exp = Experiment(prof, load_recipe(recipe or prof.default_recipe, recipes_dir))
     return apply_overrides(exp, overrides or [])
 
 

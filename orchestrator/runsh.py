@@ -12,8 +12,6 @@ from .config import ClusterProfile
 from .render import render_template
 from .typed import ConfigError
 
-LOCAL_RECIPE = "dsv3-proxy-3l"
-CLUSTER_RECIPE = "deepseek-v3"
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class RunVar:
 
 RUN_VARS: tuple[RunVar, ...] = (
     RunVar("PROFILE", "", "cluster profile: orchestrator profiles lists them"),
-    RunVar("RECIPE", "", f"recipe; empty = {LOCAL_RECIPE} for the local profile, {CLUSTER_RECIPE} otherwise"),
+    RunVar("RECIPE", "", "recipe; empty = the profile's default_recipe (orchestrator recipes lists them)"),
     RunVar("NNODES", "nodes", "nodes; empty = the recipe's", raw=True),
     RunVar("ACCOUNT", "profile.account", "Slurm account"),
     RunVar("PARTITION", "profile.partition", "Slurm partition"),

@@ -13,7 +13,6 @@ from ..config import Experiment, load_experiment
 from ..typed import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_RECIPE = "deepseek-v3"
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -40,7 +39,7 @@ def experiment_options(func: F) -> F:
     """--profile, --recipe, --set, --profiles-dir, --recipes-dir."""
     options = [
         click.option("--profile", "-p", required=True, help="cluster profile name or YAML path"),
-        click.option("--recipe", "-r", default=None, help=f"recipe name or YAML path (default {DEFAULT_RECIPE})"),
+        click.option("--recipe", "-r", default=None, help="recipe name or YAML path (default: the profile's default_recipe)"),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="override a recipe setting (parallel.pp=4) or a profile one (profile.nodes=2)"),
         click.option("--profiles-dir", envvar="ORCHESTRATOR_PROFILES_DIR", default=None,
@@ -56,4 +55,4 @@ def experiment_options(func: F) -> F:
 def load(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
          recipes_dir: str | None) -> Experiment:
     """The experiment named by the common options."""
-    return load_experiment(profile, recipe or DEFAULT_RECIPE, list(overrides), profiles_dir, recipes_dir)
+    return load_experiment(profile, recipe, list(overrides), profiles_dir, recipes_dir)

@@ -15,7 +15,7 @@ import click
 from .. import render as render_mod
 from ..checks import all_problems
 from ..config import Experiment, load_experiment, load_profile
-from ..runsh import CLUSTER_RECIPE, LOCAL_RECIPE, check_required, overrides_from_env, training_blocker
+from ..runsh import check_required, overrides_from_env, training_blocker
 from .common import handle_config_errors
 from .preflight_cmd import preflight
 from .status_cmd import status_cmd
@@ -38,7 +38,7 @@ def runsh(ctx: click.Context) -> None:
     """Validate, render and (unless DRY_RUN=1) submit what run.sh's variables describe."""
     env = dict(os.environ)
     profile_name = env.get("PROFILE") or "local"
-    recipe = env.get("RECIPE") or (LOCAL_RECIPE if load_profile(profile_name).scheduler == "local" else CLUSTER_RECIPE)
+    recipe = env.get("RECIPE") or load_profile(profile_name).default_recipe
     overrides = overrides_from_env(env)
     exp = load_experiment(profile_name, recipe, overrides)
     check_required(exp.profile)

@@ -10,7 +10,7 @@ import click
 
 from .. import launch, runs, status
 from ..sweep import load_sweep
-from .common import DEFAULT_RECIPE, EXIT_FAILED, fail, handle_config_errors, load
+from .common import EXIT_FAILED, fail, handle_config_errors, load
 from .validate_cmd import report_problems
 
 
@@ -45,7 +45,7 @@ def follow_and_exit(run_dir: Path) -> None:
 
 @click.command("submit")
 @click.option("--profile", "-p", default=None, help="cluster profile name or YAML path")
-@click.option("--recipe", "-r", default=None, help=f"recipe name or YAML path (default {DEFAULT_RECIPE}, or the sweep's)")
+@click.option("--recipe", "-r", default=None, help="recipe name or YAML path (default: the sweep's, else the profile's default_recipe)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a recipe setting (parallel.pp=4) or a profile one (profile.nodes=2)")
 @click.option("--profiles-dir", envvar="ORCHESTRATOR_PROFILES_DIR", default=None, help="directory of your profiles")

@@ -13,7 +13,7 @@ from .conftest import ROOT, Workspace, wait_until
 
 def test_run_sh_submits_to_slurm_and_shows_status(workspace: Workspace) -> None:
     ws = workspace
-    env = ws.cluster.env(PROFILE="local-slurm", RECIPE="dsv3-proxy-3l", OUTPUT_DIR=str(ws.runs), DRY_RUN="")
+    env = ws.cluster.env(PROFILE="local-slurm", RECIPE="", OUTPUT_DIR=str(ws.runs), DRY_RUN="")  # profile default
     out = subprocess.run(["bash", str(ROOT / "run.sh")], env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     job = re.search(r"^  job (\d+)  run", out.stdout, re.M)
@@ -28,4 +28,4 @@ def test_run_sh_submits_to_slurm_and_shows_status(workspace: Workspace) -> None:
     [row] = wait_until(ended, 120, "the job to end")  # type: ignore[misc]
     assert row["state"] == "FAILED" and row["exit_code"] == 2
     assert "megatron-core >= 0.17 (megatron.training) is not importable" in str(row["error"])
-    assert "#SBATCH --nodes=1\n" in (Path(run_dir) / "sbatch.sh").read_text()  # the proxy recipe asks for 1 node
+    assert "#SBATCH --nodes=2\n" in (Path(run_dir) / "sbatch.sh").read_text()  # the local-slurm profile's 2 nodes

@@ -2,7 +2,7 @@
 # Rendered by orchestrator 0.1.0 -- profile local-slurm, recipe dsv3-proxy-3l.
 # Every value below that reaches the shell is quoted by the renderer; secrets are passed by name only.
 #SBATCH --job-name=dsv3-proxy-3l
-#SBATCH --nodes=1
+#SBATCH --nodes=2
 #SBATCH --ntasks-per-node=2
 #SBATCH --gres=gpu:2
 #SBATCH --partition=debug
