@@ -7,7 +7,6 @@ Templates use StrictUndefined, so a missing value is an error, never an empty st
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import zlib
@@ -164,7 +163,3 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
                                                    master_port=master_port(run_dir), **common)
     return Rendered(files, args, spec)
 
-
-def spec_json(rendered: Rendered) -> dict[str, Any]:
-    """job.json parsed back (what the node entry will read)."""
-    return dict(json.loads(rendered.files["job.json"]))

@@ -7,6 +7,7 @@ import dataclasses
 import click
 
 from ..config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
+from ..typed import field_doc
 from .common import handle_config_errors
 
 
@@ -38,7 +39,7 @@ def recipes(recipes_dir: str | None, explain: str | None) -> None:
 
 
 def _explain(recipe: Recipe) -> None:
-    rows = [(f.name, str(getattr(recipe.switches, f.name)), str(f.metadata.get("doc", "")))
+    rows = [(f.name, str(getattr(recipe.switches, f.name)), field_doc(Switches, f.name))
             for f in dataclasses.fields(Switches)]
     _table(("SWITCH", "VALUE", "WHAT IT DOES"), rows)
 
