@@ -90,3 +90,14 @@ def test_python_dash_m_and_exit_code() -> None:
     out = subprocess.run([sys.executable, "-m", "orchestrator", "render", "--profile", "nope", "--dry-run"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and out.stderr.startswith("error: --profile: no profile named 'nope'")
+
+
+def test_recipes_explain_documents_every_switch(cli: CliRunner) -> None:
+    import dataclasses
+
+    from orchestrator.config import Switches
+    out = cli.invoke(main, ["recipes", "--explain", "deepseek-v3"])
+    assert out.exit_code == 0
+    for f in dataclasses.fields(Switches):
+        line = next(line for line in out.stdout.splitlines() if line.startswith(f.name + " "))
+        assert len(line.split(maxsplit=2)) == 3, f"{f.name} has no doc"
