@@ -1,48 +1,56 @@
 """Streaming parser of Megatron-LM training output: iteration lines, memory reports, the argument dump.
 
-The parser reads bytes in large blocks of whole lines. Each block is first probed with substring searches
-(``bytes.count``/``bytes.find`` run at memory speed); a regular expression runs only over blocks, or lines, that
-hold its literal, so lines that match nothing cost almost nothing. Iteration lines of Megatron's usual shape are
-read by one regex match each (a field-by-field path handles any other shape). The argument dump is kept as raw
-bytes and decoded once, at the end. Rank prefixes written by ``srun --label`` (``0: ``), ``torchrun --tee``
-(``[default0]:``) or torch (``[rank0]:``) need no stripping: patterns are searched for, not anchored at the line
-start, which also catches an iteration line glued to the end of another rank's line. Standard library only.
+Bytes are read in large blocks of whole lines, probed with substring searches (memory speed), so lines of no
+interest cost almost nothing; the lines that matter are only located and kept raw (a block mostly of iteration
+lines, whole), and ``LogSummary.records``/``memory`` are built on first use. Records are built hundreds of lines
+at a time, column by column (C-level bytes operations split the lines at their separators, a field is a stride
+slice of the tokens converted by one ``map``); lines of another layout take the field-by-field reading
+(``_record``), which gives the same results. The argument dump is decoded once, at the end. Rank prefixes
+(``srun --label``'s ``0: ``, ``torchrun --tee``'s ``[default0]:``, torch's ``[rank0]:``) need no stripping:
+patterns are searched for, not anchored, which also catches an iteration line glued to another rank's line.
+Standard library only.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from itertools import groupby, repeat
+from operator import itemgetter, lt
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 BLOCK_BYTES = 8 << 20
 """Bytes read per block by ``parse_file`` and ``follow``."""
 
+_ELAPSED = b"elapsed time per iteration (ms)"
+"""In every iteration line: a line ``iteration N/ M | ...`` without it is not one."""
+_LINE_RE = re.compile(rb"iteration +\d+/ *\d+ \|[^\n]*")
 _ITER_RE = re.compile(rb"iteration +(\d+)/ *(\d+) \|([^\n]*)")
 _FIELD_RE = re.compile(rb"\| ([^|:]+): +([^|]*?) *(?=\|)")
-_FAST_RE = re.compile(
-    rb"iteration +(\d+)/ *(\d+) \| consumed samples: +(\d+) \|(?: skipped samples: +\d+ \|)?"
-    rb" elapsed time per iteration \(ms\): ([\d.]+) \|(?: throughput per GPU \(TFLOP/s/GPU\): ([\d.]+) \|)?"
-    rb"(?: energy per GPU \(J/iter/GPU\): [^|]* \| power per GPU \(W/GPU\): [^|]* \|)?"
-    rb"(?: learning rate: ([^ |]+) \|)? global batch size: +(\d+) \|(?: lm loss: ([^ |]+) \|)?"
-    rb"(?: load_balancing_loss: ([^ |]+) \|)?(?: seq_load_balancing_loss: ([^ |]+) \|)?"
-    rb"(?: global_load_balancing_loss: ([^ |]+) \|)?(?: z_loss: ([^ |]+) \|)?(?: mtp_1 loss: ([^ |]+) \|)?"
-    rb"([^\n]*?) loss scale: ([^ |]+) \|"
-    rb"(?: grad norm: ([^ |]+) \|)?(?: num zeros: [^|]* \|)?(?: params norm: [^|]* \|)?"
-    rb" number of skipped iterations: +(\d+) \| number of nan iterations: +(\d+) \|")
-"""Megatron's usual iteration line, all numbers in one match (the fast path). The losses DeepSeek-V3 runs print
-have their own groups, in the order Megatron prints them; any other loss lands in the group before ``loss scale``."""
-_LOSS_RE = re.compile(rb" ([^|:]+): ([^ |]+) \|")
-_LOSS_NAMES: dict[bytes, tuple[str, bool]] = {}
-"""Cache: field name as printed -> (loss name or '' when the field is not a loss, is a load-balancing loss)."""
+_COLUMNS: dict[bytes, str] = {
+    b" consumed samples": "consumed", b" " + _ELAPSED: "elapsed", b" throughput per GPU (TFLOP/s/GPU)": "tflops",
+    b" learning rate": "lr", b" global batch size": "gbs", b" grad norm": "grad_norm", b" loss scale": "loss_scale",
+    b" number of skipped iterations": "skipped", b" number of nan iterations": "nans"}
+"""Fields kept, other than losses, by their name as ``_column_records`` splits it out -> column."""
+_INT_COLUMNS = frozenset({"consumed", "gbs", "skipped", "nans"})
+_COLON_TO_BAR = bytes.maketrans(b":", b"|")
+_NOT_SEPARATORS = bytes(c for c in range(256) if c not in b":|\n")
+_CHUNK, _MIN_CHUNK = 512, 32
+"""Iteration lines built at once; lines of several layouts are halved down to ``_MIN_CHUNK``, then read one by one."""
+_DENSE_LINE_BYTES = 800
+"""A block is kept whole when its iteration lines x this exceed its size (at ~400 bytes a line they fill half)."""
 _MEM_RE = re.compile(
     rb"\[Rank (\d+)\] \(after (\d+) iterations\) memory \(MB\) \| allocated: ([\d.]+) \| max allocated: "
     rb"([\d.]+) \| reserved: ([\d.]+) \| max reserved: ([\d.]+)")
+_MEM_NEEDLE = b") memory (MB) | allocated: "
+"""The longest literal of ``_MEM_RE``: a longer needle makes the substring search skip faster."""
 _ARGS_START = b"------------------------ arguments ------------------------"
 _ARGS_END = b"-------------------- end of arguments ---------------------"
 _ARG_RE = re.compile(rb"^(?:[^\n]*?[:\]])? +([A-Za-z_]\w*) (?:\.+ | )([^\n]*)", re.M)
@@ -144,6 +152,17 @@ class LogSummary:
         """Highest ``max allocated`` over all memory lines and ranks."""
         return max((m.max_allocated_mb for m in self.memory), default=None)
 
+    if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any attribute name
+        def __getattr__(self, name: str) -> Any:
+            """``records`` and ``memory`` of a parsed log, built from the raw lines the parser kept on first use."""
+            build = self.__dict__.get("_lazy", {}).get(name)
+            if build is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = build()
+            setattr(self, name, value)  # then drop the builder: a new dict, as a copy of this summary may share it
+            self.__dict__["_lazy"] = {k: v for k, v in self.__dict__["_lazy"].items() if k != name}
+            return value
+
 
 @dataclass(frozen=True)
 class SteadyState:
@@ -163,35 +182,24 @@ class SteadyState:
     """Records before ``first_iter``, reported apart and not counted."""
 
 
-def _split_losses(items: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, float], dict[str, float]]:
-    """``... loss`` fields by name as floats, and the MoE load-balancing ones among them."""
-    losses: dict[str, float] = {}
-    balancing: dict[str, float] = {}
-    for key, raw in items:
-        entry = _LOSS_NAMES.get(key)
-        if entry is None:
-            name = key.strip().decode(errors="replace")
-            is_loss = "loss" in name and name != "loss scale"
-            entry = _LOSS_NAMES[key] = (name if is_loss else "", is_loss and ("balancing" in name or "z_loss" in name))
-        if entry[0] and (value := _num(raw)) is not None:
-            losses[entry[0]] = value
-            if entry[1]:
-                balancing[entry[0]] = value
-    return losses, balancing
+@lru_cache(maxsize=None)
+def _loss_entry(key: bytes) -> tuple[str, bool]:
+    """A field name as printed -> (loss name, or '' when the field is not a loss; is a load-balancing loss)."""
+    name = key.strip().decode(errors="replace")
+    is_loss = "loss" in name and name != "loss scale"
+    return name if is_loss else "", is_loss and ("balancing" in name or "z_loss" in name)
 
 
-def _lines_matching(block: bytes, pos: int, stop: int, needle: bytes,
-                    pattern: re.Pattern[bytes]) -> Iterator[re.Match[bytes]]:
-    """Matches of ``pattern`` on the lines holding ``needle``: a substring search, then the regex on those lines."""
+def _lines_holding(block: bytes, pos: int, stop: int, needle: bytes) -> list[bytes]:
+    """The lines of ``block[pos:stop]`` that hold ``needle``, found by substring searches."""
+    out: list[bytes] = []
     hit = block.find(needle, pos, stop)
     while hit >= 0:
-        start = block.rfind(b"\n", pos, hit) + 1
         end = block.find(b"\n", hit, stop)
         end = stop if end < 0 else end
-        m = pattern.search(block, start, end)
-        if m:
-            yield m
+        out.append(block[block.rfind(b"\n", pos, hit) + 1:end])
         hit = block.find(needle, end, stop)
+    return out
 
 
 def _dump_int(dump: bytes, name: bytes) -> int | None:
@@ -208,6 +216,12 @@ def _num(text: bytes) -> float | None:
         return None
 
 
+def _int(text: bytes) -> int | None:
+    """An integer field, read through float as Megatron may print ``8.0``; None unless a finite number."""
+    value = _num(text)
+    return int(value) if value is not None and math.isfinite(value) else None
+
+
 def _coerce(text: str) -> object:
     """An argument-dump value as Python: None, bool, int, float, list or tuple, else the string itself."""
     if text in _CONSTANTS:
@@ -219,19 +233,149 @@ def _coerce(text: str) -> object:
         return text
 
 
+def _record(line: bytes, tokens_per_iter: float | None) -> IterationRecord | None:
+    """An iteration line read field by field: the reference reading, used for lines of an unusual layout."""
+    m = _ITER_RE.search(line)
+    if not m or _ELAPSED not in m[3]:
+        return None
+    fields = dict(_FIELD_RE.findall(b"|" + m[3]))
+    get = fields.get
+    losses: dict[str, float] = {}
+    balancing: dict[str, float] = {}  # the MoE load-balancing losses among them
+    for key, raw in fields.items():
+        name, is_balancing = _loss_entry(key)
+        if name and (value := _num(raw)) is not None:
+            losses[name] = value
+            if is_balancing:
+                balancing[name] = value
+    elapsed, gbs = _num(get(_ELAPSED, b"")), _int(get(b"global batch size", b""))
+    return IterationRecord(
+        int(m[1]), int(m[2]), elapsed, _num(get(b"throughput per GPU (TFLOP/s/GPU)", b"")),
+        _num(get(b"learning rate", b"")), gbs, losses.get("lm loss"), losses.get("mtp_1 loss"),
+        balancing, losses, _num(get(b"grad norm", b"")), _num(get(b"loss scale", b"")),
+        _int(get(b"number of skipped iterations", b"0")) or 0, _int(get(b"number of nan iterations", b"0")) or 0,
+        _int(get(b"consumed samples", b"")),
+        gbs * tokens_per_iter * 1000.0 / elapsed if tokens_per_iter and gbs and elapsed else None)
+
+
+def _column_records(lines: list[bytes], tokens_per_iter: float | None) -> list[IterationRecord]:
+    """Records of iteration lines of one layout, built column by column, equal to ``_record``'s; else ValueError.
+
+    When every line holds the same run of separators (``|``, then ``:|`` per field) and each colon is followed by
+    a space, splitting the lines at them gives each line the same number of tokens: ``iteration N/ M``, then the
+    name and the value of each field as ``_FIELD_RE`` reads them. A field is then a stride slice of the tokens."""
+    n = len(lines)
+    text = b"\n".join(lines) + b"\n"
+    tokens = text.translate(_COLON_TO_BAR).split(b"|")
+    width = (len(tokens) - 1) // n
+    fields, end = width // 2, n * width
+    if (not width % 2 or len(tokens) != end + 1 or text.count(b": ") != n * fields
+            or text.translate(None, _NOT_SEPARATORS) != (b"|" + b":|" * fields + b"\n") * n):
+        raise ValueError("iteration lines of several layouts")
+    numbers = b"".join(tokens[0:end:width]).replace(b"iteration", b"/").split(b"/")  # '', N, M, N, M ...
+    if len(numbers) != 2 * n + 1:
+        raise ValueError("text after the last field")
+    cols: dict[str, list[Any]] = {}
+    losses: dict[str, list[Any]] = {}  # a repeated loss keeps its first place and its last value, as in _record
+    balancing: list[str] = []
+    for at in range(1, width, 2):
+        names = tokens[at:end:width]
+        key = names[0]
+        if names.count(key) != n:
+            raise ValueError("iteration lines of several layouts")
+        if column := _COLUMNS.get(key):
+            cols[column] = _numbers(tokens[at + 1:end:width], column in _INT_COLUMNS)
+        elif (loss := _loss_entry(key))[0]:  # any other field is left out, as _record leaves it
+            if key != b" " + key.strip():  # _record reads it after "| " and strips it
+                raise ValueError(f"field {key!r}")
+            losses[loss[0]] = _numbers(tokens[at + 1:end:width], False)
+            if loss[1] and loss[0] not in balancing:
+                balancing.append(loss[0])
+    gbs, elapsed = cols.get("gbs"), cols.get("elapsed")
+    if elapsed is None:
+        raise ValueError("lines without the iteration time")
+    none, zero = repeat(None), repeat(0)
+    return list(map(
+        IterationRecord, map(int, numbers[1::2]), map(int, numbers[2::2]), elapsed, cols.get("tflops", none),
+        cols.get("lr", none), gbs or none, losses.get("lm loss", none), losses.get("mtp_1 loss", none),
+        _dicts(balancing, [losses[name] for name in balancing], n), _dicts(list(losses), list(losses.values()), n),
+        cols.get("grad_norm", none), cols.get("loss_scale", none), cols.get("skipped", zero),
+        cols.get("nans", zero), cols.get("consumed", none),
+        [g * tokens_per_iter * 1000.0 / e if g and e else None for g, e in zip(gbs, elapsed)]
+        if tokens_per_iter and gbs else none))
+
+
+def _numbers(tokens: list[bytes], as_int: bool) -> list[Any]:
+    """One field's values as ``_record`` reads them (ints through float); a value repeated throughout, once."""
+    if len(tokens) > 1 and tokens.count(tokens[0]) == len(tokens):
+        return _numbers(tokens[:1], as_int) * len(tokens)
+    return list(map(int, map(float, tokens))) if as_int else list(map(float, tokens))
+
+
+def _dicts(names: list[str], columns: list[list[Any]], n: int) -> list[dict[str, float]]:
+    """One dict per line from columns of values."""
+    return list(map(dict, map(zip, repeat(names), zip(*columns)))) if columns else [{} for _ in range(n)]
+
+
+def _build(lines: list[bytes], tokens_per_iter: float | None) -> list[IterationRecord]:
+    """Records of iteration lines: column by column where their layouts allow it, else line by line."""
+    try:
+        return _column_records(lines, tokens_per_iter)
+    except (ValueError, OverflowError):
+        if len(lines) > _MIN_CHUNK:
+            half = len(lines) // 2
+            return _build(lines[:half], tokens_per_iter) + _build(lines[half:], tokens_per_iter)
+        return [rec for line in lines if (rec := _record(line, tokens_per_iter))]
+
+
+Piece = tuple[float | None, bytes]
+"""Raw text holding iteration lines, and the tokens per sample and second (seq_length / world_size) for them."""
+
+
+def _records(pieces: list[Piece]) -> list[IterationRecord]:
+    """Records of the iteration lines of raw pieces, in log order."""
+    out: list[IterationRecord] = []
+    for tokens_per_iter, group in groupby(pieces, key=itemgetter(0)):  # the pieces under one argument dump
+        lines: list[bytes] = []
+        for _, text in group:
+            lines += _LINE_RE.findall(text)
+            full = len(lines) - len(lines) % _CHUNK
+            for at in range(0, full, _CHUNK):
+                out += _build(lines[at:at + _CHUNK], tokens_per_iter)
+            del lines[:full]
+        out += _build(lines, tokens_per_iter) if lines else []
+    return out
+
+
+def _latest_by_iteration(pieces: list[Piece]) -> list[IterationRecord]:
+    """Records ordered by iteration; a repeated iteration (restart) keeps its latest line."""
+    records = _records(pieces)
+    iters = [r.iteration for r in records]
+    if all(map(lt, iters, iters[1:])):
+        return records
+    by_iter = {r.iteration: r for r in records}
+    return [by_iter[i] for i in sorted(by_iter)]
+
+
+def _memory_reports(lines: list[bytes]) -> list[MemoryReport]:
+    """The memory report of each line (its first), in log order."""
+    return [MemoryReport(int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]), float(m[6]))
+            for m in map(_MEM_RE.search, lines) if m]
+
+
 class _Parser:
     """Stateful block scanner shared by ``parse_lines``, ``parse_file`` and ``follow``."""
 
     def __init__(self) -> None:
         self.summary = LogSummary()
-        self._by_iter: dict[int, IterationRecord] = {}
         self._dump: list[bytes] | None = None  # pieces of the argument dump being read, None outside one
         self._last_dump = b""
         self._tokens_per_iter: float | None = None  # seq_length / world_size, once a dump is read
+        self._pieces: list[Piece] = []  # raw text of the iteration lines, records not built yet
+        self._memory: list[bytes] = []  # raw memory report lines
 
-    def feed(self, block: bytes, start: int = 0, stop: int | None = None) -> list[IterationRecord]:
-        """Scan ``block[start:stop]`` (whole lines); return the iteration records it held, in order."""
-        out: list[IterationRecord] = []
+    def feed(self, block: bytes, start: int = 0, stop: int | None = None) -> None:
+        """Scan ``block[start:stop]`` (whole lines)."""
         pos, stop = start, len(block) if stop is None else stop
         while pos < stop:
             if self._dump is not None:
@@ -243,10 +387,14 @@ class _Parser:
                 pos = end + len(_ARGS_END)
                 continue
             dump_at = block.find(_ARGS_START, pos, stop)
-            self._scan(block, pos, stop if dump_at < 0 else dump_at, out)
+            self._scan(block, pos, stop if dump_at < 0 else dump_at)
             if dump_at < 0:
                 break
             self._dump, pos = [], dump_at + len(_ARGS_START)
+
+    def take(self) -> list[IterationRecord]:
+        """The records of the iteration lines fed since the last call, in log order."""
+        out, self._pieces = _records(self._pieces), []
         return out
 
     def _end_dump(self) -> None:
@@ -255,85 +403,33 @@ class _Parser:
         seq, world = _dump_int(self._last_dump, b"seq_length"), _dump_int(self._last_dump, b"world_size")
         self._tokens_per_iter = seq / world if seq and world else None
 
-    def _scan(self, block: bytes, pos: int, stop: int, out: list[IterationRecord]) -> None:
-        n = block.count(b"elapsed time per iteration (ms)", pos, stop)
-        if n:
-            rows = _FAST_RE.findall(block, pos, stop)
-            try:  # every iteration line has Megatron's usual shape: the fast path
-                records = self._fast_records(rows) if len(rows) == n else []
-            except ValueError:  # a value that is not a number
-                records = []
-            if len(records) != n:  # some line has another shape: read each one field by field
-                records = [self._record(int(m[1]), int(m[2]), m[3])
-                           for m in _ITER_RE.finditer(block, pos, stop)]
-            for rec in records:
-                self._by_iter[rec.iteration] = rec
-            out.extend(records)
-        for m in _lines_matching(block, pos, stop, b"memory (MB)", _MEM_RE):
-            self.summary.memory.append(MemoryReport(
-                int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]), float(m[6])))
-        for m in _lines_matching(block, pos, stop, b"> padded vocab", _VOCAB_RE):
-            self.summary.padded_vocab_size = int(m[3])
+    def _scan(self, block: bytes, pos: int, stop: int) -> None:
+        if n := block.count(_ELAPSED, pos, stop):  # iteration lines, kept whole where they fill the text
+            self._pieces.append((self._tokens_per_iter, block[pos:stop] if n * _DENSE_LINE_BYTES > stop - pos
+                                 else b"\n".join(_LINE_RE.findall(block, pos, stop))))
+        self._memory += _lines_holding(block, pos, stop, _MEM_NEEDLE)
+        for m in map(_VOCAB_RE.search, _lines_holding(block, pos, stop, b"> padded vocab (size: ")):
+            if m:
+                self.summary.padded_vocab_size = int(m[3])
         if self.summary.megatron_version is None:
-            for m in _lines_matching(block, pos, stop, b"Megatron-Core version", _VERSION_RE):
-                self.summary.megatron_version = m[1].decode()
-
-    def _fast_records(self, rows: list[tuple[bytes, ...]]) -> list[IterationRecord]:
-        """Records from ``_FAST_RE`` matches: the hot path of a long log, so written out without helpers."""
-        tokens_per_iter = self._tokens_per_iter
-        out: list[IterationRecord] = []
-        for it, total, consumed, ms, tput, lr, gbs, lm, lb, slb, glb, z, mtp, other, scale, gnorm, skipped, nans \
-                in rows:
-            balancing: dict[str, float] = {}
-            if lb:
-                balancing["load_balancing_loss"] = float(lb)
-            if slb:
-                balancing["seq_load_balancing_loss"] = float(slb)
-            if glb:
-                balancing["global_load_balancing_loss"] = float(glb)
-            if z:
-                balancing["z_loss"] = float(z)
-            lm_loss, mtp_loss = float(lm) if lm else None, float(mtp) if mtp else None
-            losses = {"lm loss": lm_loss, **balancing} if lm else dict(balancing)
-            if mtp:
-                losses["mtp_1 loss"] = mtp_loss  # type: ignore[assignment]
-            if other.strip():  # a loss this regex has no group for
-                more, more_balancing = _split_losses(_LOSS_RE.findall(other))
-                losses.update(more)
-                balancing.update(more_balancing)
-            elapsed, batch = float(ms), int(gbs)
-            out.append(IterationRecord(
-                int(it), int(total), elapsed, float(tput) if tput else None, float(lr) if lr else None, batch,
-                lm_loss, mtp_loss, balancing, losses, float(gnorm) if gnorm else None, float(scale), int(skipped),
-                int(nans), int(consumed), batch * tokens_per_iter * 1000.0 / elapsed if tokens_per_iter and elapsed
-                else None))
-        return out
-
-    def _record(self, iteration: int, train_iters: int, rest: bytes) -> IterationRecord:
-        """Any iteration line, field by field (the slow path)."""
-        fields = dict(_FIELD_RE.findall(b"|" + rest))
-        get = fields.get
-        losses, balancing = _split_losses(fields.items())
-        elapsed = _num(get(b"elapsed time per iteration (ms)", b""))
-        gbs_raw = _num(get(b"global batch size", b""))
-        gbs = int(gbs_raw) if gbs_raw is not None else None
-        consumed = _num(get(b"consumed samples", b""))
-        return IterationRecord(
-            iteration, train_iters, elapsed, _num(get(b"throughput per GPU (TFLOP/s/GPU)", b"")),
-            _num(get(b"learning rate", b"")), gbs, losses.get("lm loss"), losses.get("mtp_1 loss"),
-            balancing, losses, _num(get(b"grad norm", b"")), _num(get(b"loss scale", b"")),
-            int(_num(get(b"number of skipped iterations", b"0")) or 0),
-            int(_num(get(b"number of nan iterations", b"0")) or 0),
-            int(consumed) if consumed is not None else None,
-            gbs * self._tokens_per_iter * 1000.0 / elapsed if self._tokens_per_iter and gbs and elapsed else None)
+            for m in map(_VERSION_RE.search, _lines_holding(block, pos, stop, b"> Megatron-Core version ")):
+                if m:
+                    self.summary.megatron_version = m[1].decode()
 
     def finish(self) -> LogSummary:
-        """The summary: records sorted by iteration, the last argument dump decoded."""
+        """The summary, the last argument dump decoded; records and memory reports are built on first use."""
         if self._dump:  # a dump cut short by the end of the log
             self._end_dump()
         self.summary.args = {m[1].decode(): _coerce(m[2].decode(errors="replace").strip())
                              for m in _ARG_RE.finditer(self._last_dump)}
-        self.summary.records = [self._by_iter[i] for i in sorted(self._by_iter)]
+        lazy: dict[str, Callable[[], object]] = {}
+        if self._pieces:
+            lazy["records"] = partial(_latest_by_iteration, self._pieces)
+        if self._memory:
+            lazy["memory"] = partial(_memory_reports, self._memory)
+        for name in lazy:
+            delattr(self.summary, name)
+        self.summary.__dict__["_lazy"] = lazy
         return self.summary
 
 
@@ -415,7 +511,8 @@ def follow(path: str | os.PathLike[str], poll_s: float = 1.0, idle_timeout_s: fl
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             if cut:
-                yield from parser.feed(data[:cut])
+                parser.feed(data[:cut])
+                yield from parser.take()
             idle_since = time.monotonic()
             continue
         if idle_timeout_s is not None and time.monotonic() - idle_since >= idle_timeout_s:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator import logparse
 from orchestrator.logparse import follow, parse_file, parse_files, parse_lines, steady_state
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
@@ -203,3 +206,45 @@ def test_follow_rereads_a_truncated_file(tmp_path: Path) -> None:
     log.write_text("".join(line for line in BF16.read_text().splitlines(keepends=True)
                            if "iteration        1/" in line))
     assert [r.iteration for r in gen] == [1]
+
+
+@pytest.mark.parametrize("path", sorted(LOGS.glob("*.log")), ids=lambda p: p.name)
+def test_block_path_and_line_path_give_identical_summaries(path: Path, tmp_path: Path) -> None:
+    text = path.read_text()
+    by_blocks = parse_file(path)
+    assert by_blocks == parse_lines(text.splitlines())
+    assert by_blocks == parse_files([path], block_bytes=4096)
+    # a long log: blocks mostly of iteration lines (kept whole), records built hundreds at a time, column-wise
+    iters = [line for line in text.splitlines(keepends=True) if "elapsed time per iteration" in line]
+    long_log = tmp_path / "long.log"
+    long_log.write_text(text + "".join(iters) * (30_000 // max(len(iters), 1)))
+    long = parse_file(long_log)
+    assert long == parse_lines(long_log.read_text().splitlines())
+    assert long.records == by_blocks.records and long.memory == by_blocks.memory
+
+
+_MUTATIONS = st.lists(st.tuples(st.integers(0, 11), st.integers(0, 600), st.integers(0, 3),
+                                st.sampled_from([":", "|", " ", ": ", " | ", "x", "7", "nan", " loss", "\r", "\t",
+                                                 " | lm loss: 2.5", " | tokens so far: 9", "iteration 3/ 9 |"])),
+                      max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mutations=_MUTATIONS, copies=st.integers(1, 40))
+def test_column_wise_build_equals_the_field_by_field_reading(mutations: list[tuple[int, int, int, str]],
+                                                            copies: int) -> None:
+    """Any layout, mixed or broken: lines built column by column read as the reference reads each one."""
+    lines = [line for line in BF16.read_text().splitlines() if "elapsed time per iteration" in line]
+    for index, at, cut, text in mutations:
+        line = lines[index]
+        lines[index] = line[:at] + text + line[at + cut:]
+    raw = logparse._LINE_RE.findall(("\n".join(lines * copies) + "\n").encode())
+    reference = [rec for line in raw if (rec := logparse._record(line, 2048.0))]
+    assert repr(logparse._build(raw, 2048.0)) == repr(reference)  # repr: NaN equals NaN
+
+
+def test_records_built_on_first_use_survive_copy_and_pickle() -> None:
+    summary = parse_file(BF16)
+    twin, restored = copy.copy(summary), pickle.loads(pickle.dumps(summary))
+    assert len(twin.records) == 12 and summary.records == twin.records == restored.records
+    assert summary == twin == restored
