@@ -319,10 +319,11 @@ def main(argv: list[str]) -> int:
             save(a, iteration, consumed, net, opt)
             saved_at = iteration
         if a.exit_duration_in_mins:
-            train_time = (time.time() - START) / 60.0
-            done = torch.tensor([int(train_time > a.exit_duration_in_mins)])
-            dist.all_reduce(done, op=dist.ReduceOp.MAX)
-            if done.item():
+            # the ranks agree on the longest-running rank's time, so the figure printed is the one that decided
+            longest = torch.tensor([(time.time() - START) / 60.0], dtype=torch.float64)
+            dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+            train_time = float(longest.item())
+            if train_time > a.exit_duration_in_mins:
                 if a.save and saved_at != iteration:
                     save(a, iteration, consumed, net, opt)
                 print_datetime(f"exiting program after {train_time} minutes")
