@@ -73,28 +73,26 @@ def probe_torch() -> Capability:
     return Capability("torch", True, str(torch.__version__), note)
 
 
-def probe_transformer_engine(deep: bool = False) -> Capability:
-    version = _dist_version("transformer_engine", "transformer-engine", "transformer_engine_torch")
-    if not _find("transformer_engine"):
-        return Capability("transformer_engine", False, version, "not installed")
+def _probe_package(name: str, dists: tuple[str, ...], module: str, deep_module: str, deep: bool) -> Capability:
+    """Found (cheap, no import) or, with ``deep``, imported; the version from the distribution or the module."""
+    version = _dist_version(*dists)
+    if not _find(module):
+        return Capability(name, False, version, "not installed")
     if not deep:
-        return Capability("transformer_engine", True, version, "found, not imported")
-    te, why = _import("transformer_engine.pytorch")
-    if te is None:
-        return Capability("transformer_engine", False, version, why)
-    return Capability("transformer_engine", True, str(getattr(te, "__version__", version)))
+        return Capability(name, True, version, "found, not imported")
+    imported, why = _import(deep_module)
+    if imported is None:
+        return Capability(name, False, version, why)
+    return Capability(name, True, str(getattr(imported, "__version__", version)))
+
+
+def probe_transformer_engine(deep: bool = False) -> Capability:
+    return _probe_package("transformer_engine", ("transformer_engine", "transformer-engine", "transformer_engine_torch"),
+                          "transformer_engine", "transformer_engine.pytorch", deep)
 
 
 def probe_megatron_core(deep: bool = False) -> Capability:
-    version = _dist_version("megatron-core", "megatron_core")
-    if not _find("megatron.core"):
-        return Capability("megatron-core", False, version, "not installed")
-    if not deep:
-        return Capability("megatron-core", True, version, "found, not imported")
-    mcore, why = _import("megatron.core")
-    if mcore is None:
-        return Capability("megatron-core", False, version, why)
-    return Capability("megatron-core", True, str(getattr(mcore, "__version__", version)))
+    return _probe_package("megatron-core", ("megatron-core", "megatron_core"), "megatron.core", "megatron.core", deep)
 
 
 def probe_megatron_training() -> Capability:
