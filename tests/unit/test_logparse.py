@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import logparse
+from orchestrator import logrecords
 from orchestrator.logparse import follow, parse_file, parse_files, parse_lines, steady_state
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
@@ -238,9 +238,9 @@ def test_column_wise_build_equals_the_field_by_field_reading(mutations: list[tup
     for index, at, cut, text in mutations:
         line = lines[index]
         lines[index] = line[:at] + text + line[at + cut:]
-    raw = logparse._LINE_RE.findall(("\n".join(lines * copies) + "\n").encode())
-    reference = [rec for line in raw if (rec := logparse._record(line, 2048.0))]
-    assert repr(logparse._build(raw, 2048.0)) == repr(reference)  # repr: NaN equals NaN
+    raw = logrecords._LINE_RE.findall(("\n".join(lines * copies) + "\n").encode())
+    reference = [rec for line in raw if (rec := logrecords._record(line, 2048.0))]
+    assert repr(logrecords._build(raw, 2048.0)) == repr(reference)  # repr: NaN equals NaN
 
 
 def test_records_built_on_first_use_survive_copy_and_pickle() -> None:
