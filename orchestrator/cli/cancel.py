@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .. import runs, slurm, status
-from .common import EXIT_FAILED, fail
+from .. import runs, slurm
+from .common import EXIT_FAILED, fail, job_selection_options, select_job
 
 
 def _targets(record: runs.RunRecord, job: str | None) -> list[str]:
@@ -33,20 +33,11 @@ def _cancel_local(job_id: str) -> None:
 
 
 @click.command("cancel")
-@click.argument("run", required=False)
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
-@click.option("--job", default=None, help="only this job or array task (12, 12_3)")
-@click.option("--task", default=None, help="only this sweep task, by index (3) or variant name")
+@job_selection_options
 @click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
 def cancel(run: str | None, root: Path | None, job: str | None, task: str | None, requeue: bool) -> None:
     """Cancel every job of RUN (a directory or run id; default the newest run)."""
-    try:
-        run_dir = runs.resolve_run(run, root or status.default_root())
-        record = runs.load_record(run_dir)
-        job = runs.task_job_id(record, task) if task is not None else job
-    except runs.RunError as exc:
-        fail(f"cancel: {exc} (fix: pass a run directory or --root)")
+    _run_dir, record, job = select_job("cancel", run, root, job, task)
     for target in _targets(record, job):
         base, _, task = target.partition("_")
         try:

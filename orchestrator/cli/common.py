@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+
+from .. import runs, status
 
 from ..config import Experiment, load_experiment
 from ..typed import ConfigError
@@ -56,3 +59,28 @@ def load(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
          recipes_dir: str | None) -> Experiment:
     """The experiment named by the common options."""
     return load_experiment(profile, recipe, list(overrides), profiles_dir, recipes_dir)
+
+
+def job_selection_options(func: F) -> F:
+    """RUN (a directory or run id; default the newest run), --root, and --job / --task to pick one job of it."""
+    options = [
+        click.argument("run", required=False),
+        click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)"),
+        click.option("--job", default=None, help="only this job or array task (12, 12_3)"),
+        click.option("--task", default=None, help="only this sweep task, by index (3) or variant name"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
+               task: str | None) -> tuple[Path, runs.RunRecord, str | None]:
+    """The run directory, its record and the job id the selection options name (one line + exit 2 if none)."""
+    try:
+        run_dir = runs.resolve_run(run, root or status.default_root())
+        record = runs.load_record(run_dir)
+        return run_dir, record, runs.task_job_id(record, task) if task is not None else job
+    except runs.RunError as exc:
+        fail(f"{verb}: {exc} (fix: pass a run directory or --root)")

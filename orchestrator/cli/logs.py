@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .. import runs, status
-from .common import fail
+from .. import runs
+from .common import fail, job_selection_options, select_job
 
 
 def _select(run_dir: Path, job: str | None) -> list[Path]:
@@ -21,22 +21,14 @@ def _tail(path: Path, lines: int | None) -> str:
 
 
 @click.command("logs")
-@click.argument("run", required=False)
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="where run directories are (default ./runs or $ORCHESTRATOR_RUNS)")
-@click.option("--job", default=None, help="only this job or array task (12, 12_3)")
-@click.option("--task", default=None, help="only this sweep task, by index (3) or variant name")
+@job_selection_options
 @click.option("--tail", "lines", type=int, default=None, help="only the last N lines of each log")
 @click.option("--follow", is_flag=True, help="keep printing what is appended (Ctrl-C to stop)")
 @click.option("--list", "list_only", is_flag=True, help="print the log paths only")
 def logs(run: str | None, root: Path | None, job: str | None, task: str | None, lines: int | None, follow: bool,
          list_only: bool) -> None:
     """Logs of RUN (a directory or run id; default the newest run)."""
-    try:
-        run_dir = runs.resolve_run(run, root or status.default_root())
-        job = runs.task_job_id(runs.load_record(run_dir), task) if task is not None else job
-    except runs.RunError as exc:
-        fail(f"logs: {exc} (fix: pass a run directory or --root)")
+    run_dir, _record, job = select_job("logs", run, root, job, task)
     paths = _select(run_dir, job)
     if not paths and not follow:
         fail(f"logs: no logs yet in {run_dir}" + (f" for job {job}" if job else "") + " (fix: wait for the job to start)", 1)

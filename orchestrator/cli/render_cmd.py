@@ -8,6 +8,7 @@ import click
 
 from .. import render as render_mod
 from ..checks import all_problems
+from ..config import Experiment
 from ..runsh import render_run_sh
 from .common import experiment_options, fail, handle_config_errors, load
 from .validate_cmd import report_problems
@@ -28,16 +29,31 @@ def render(profile: str, recipe: str | None, overrides: tuple[str, ...], profile
         click.echo(f"wrote {run_sh}: fill the variables marked FILL, then: bash {run_sh}")
         return
     report_problems(all_problems(exp, with_megatron=False), for_submit=False)
-    run_dir = str((out or Path(exp.profile.output_root) / f"{exp.recipe.name}-dry-run").resolve())
-    rendered = render_mod.render(exp, run_dir)
-    for warning in rendered.args.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    rendered = render_with_warnings(exp, str(out.resolve()) if out else dry_run_dir(exp))
     if dry_run or out is None:
-        for name, text in rendered.files.items():
-            click.echo(f"===== {name} =====\n{text}")
+        print_files(rendered)
         return
     for path in rendered.write(out):
         click.echo(f"wrote {path}")
+
+
+def dry_run_dir(exp: Experiment) -> str:
+    """Where a dry run pretends the run directory is (nothing is written there)."""
+    return str((Path(exp.profile.output_root) / f"{exp.recipe.name}-dry-run").resolve())
+
+
+def render_with_warnings(exp: Experiment, run_dir: str) -> render_mod.Rendered:
+    """Render every file, printing each Megatron-version translation as a warning on stderr."""
+    rendered = render_mod.render(exp, run_dir)
+    for warning in rendered.args.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return rendered
+
+
+def print_files(rendered: render_mod.Rendered) -> None:
+    """Every rendered file, each under a ``===== name =====`` header."""
+    for name, text in rendered.files.items():
+        click.echo(f"===== {name} =====\n{text}")
 
 
 def _write_new(path: Path, text: str) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from .. import render as render_mod
 from ..checks import all_problems
-from ..config import Experiment, load_experiment, load_profile
+from ..config import Experiment, load_experiment
 from ..runsh import check_required, overrides_from_env, training_blocker
 from .common import handle_config_errors
 from .preflight_cmd import preflight
+from .render_cmd import dry_run_dir, print_files, render_with_warnings
 from .status_cmd import status_cmd
 from .submit import submit
 from .validate_cmd import report_problems
@@ -38,7 +38,7 @@ def runsh(ctx: click.Context) -> None:
     """Validate, render and (unless DRY_RUN=1) submit what run.sh's variables describe."""
     env = dict(os.environ)
     profile_name = env.get("PROFILE") or "local"
-    recipe = env.get("RECIPE") or load_profile(profile_name).default_recipe
+    recipe = env.get("RECIPE") or None  # None: the profile's default_recipe
     overrides = overrides_from_env(env)
     exp = load_experiment(profile_name, recipe, overrides)
     check_required(exp.profile)
@@ -73,9 +73,5 @@ def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overr
 
 
 def _dry_run(exp: Experiment) -> None:
-    rendered = render_mod.render(exp, os.path.abspath(f"{exp.profile.output_root}/{exp.recipe.name}-dry-run"))
-    for warning in rendered.args.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for name, text in rendered.files.items():
-        click.echo(f"===== {name} =====\n{text}")
+    print_files(render_with_warnings(exp, dry_run_dir(exp)))
     click.echo("DRY_RUN=1: nothing was submitted")
