@@ -151,9 +151,10 @@ class _Hit:
 
 @dataclass
 class _Chain:
-    """One rank's traceback(s): the exception line of the last one, once seen."""
+    """One rank's traceback(s), chained ones included: the exception lines of the first and of the last."""
     start: int
     exception: tuple[int, str] | None = None
+    first: tuple[int, str] | None = None
     chained: bool = False
 
 
@@ -195,6 +196,7 @@ class _Scanner:
                 del self.open_tb[rank]
             elif chain.exception is None and text and not text[0].isspace():
                 chain.exception = (self.n, text)
+                chain.first = chain.first or chain.exception
             elif chain.exception is not None and any(c in text for c in _CHAINED):
                 chain.chained = True
 
@@ -237,17 +239,21 @@ def _is_symptom(text: str) -> bool:
 
 
 def _from_tracebacks(scan: _Scanner) -> Diagnosis | None:
-    """The exception of the rank whose traceback began first (launcher and NCCL-timeout exceptions aside)."""
+    """The exception of the rank whose traceback began first (launcher and NCCL-timeout exceptions aside). In a
+    chain ("During handling of the above exception ...") the first exception is the cause and the last one a
+    consequence (a CUDA-graph capture error, then ``capture_end`` failing): both are named, the first leads."""
     firsts = [(chain, rank) for rank, chains in scan.chains.items() for chain in chains[:1]
-              if chain.exception and not _is_symptom(chain.exception[1])]
+              if chain.exception and chain.first and not _is_symptom(chain.exception[1])]
     if not firsts:
         return None
     chain, rank = min(firsts, key=lambda c: c[0].start)
-    line, text = chain.exception or (chain.start, "")
+    line, text = chain.first or (chain.start, "")
     rank = rank if rank is not None else scan.root.get("rank")
-    return Diagnosis("python_exception", f"Python exception{_where(rank)}: {_evidence(text, None, 300)}",
-                     "read that rank's traceback above the exception line; errors on other ranks after it "
-                     "(NCCL timeouts, SIGTERM) follow from it", _evidence(text), rank, line)
+    cause = f"Python exception{_where(rank)}: {_evidence(text, None, 300)}"
+    if chain.exception and chain.exception[1] != text:
+        cause += f" (the chain ends in: {_evidence(chain.exception[1], None, 200)})"
+    return Diagnosis("python_exception", cause, "read that rank's traceback above the exception line; errors on "
+                     "other ranks after it (NCCL timeouts, SIGTERM) follow from it", _evidence(text), rank, line)
 
 
 def _from_launcher(scan: _Scanner) -> Diagnosis | None:

@@ -126,7 +126,7 @@ def test_a_python_exception_beats_the_watchdog_timeouts_after_it() -> None:
     assert d.rank == 5 and d.evidence.startswith("IndexError: index 1048576")
 
 
-def test_chained_exception_reports_the_last_one_of_the_first_failing_rank() -> None:
+def test_chained_exception_leads_with_the_first_one_and_names_the_last() -> None:
     lines = ["[rank1]: Traceback (most recent call last):",
              '[rank1]:   File "train.py", line 3, in step',
              "[rank1]: KeyError: 'tokens'",
@@ -141,7 +141,18 @@ def test_chained_exception_reports_the_last_one_of_the_first_failing_rank() -> N
              "[rank0]: RuntimeError: peer rank 1 went away"]
     d = diagnose_lines(lines)
     assert d is not None and (d.name, d.rank) == ("python_exception", 1)
-    assert d.evidence == "RuntimeError: bad batch at iteration 1200"
+    assert d.evidence == "KeyError: 'tokens'" and d.line == 3
+    assert "KeyError: 'tokens'" in d.cause and "the chain ends in: RuntimeError: bad batch at iteration 1200" in d.cause
+
+
+def test_cuda_graph_capture_failure_on_h200_names_the_capture_error_not_its_aftermath() -> None:
+    """A real run (2 x H200, 2026-11-28): TE CUDA graphs of the attention together with EP A2A overlap. The first
+    exception is the cause; capture_end's "previous error during capture" only follows from it."""
+    d = diagnose_file(Path(__file__).resolve().parents[1] / "fixtures" / "gpu-logs" /
+                      "fail_cudagraph_a2a_overlap_capture.log")
+    assert d is not None and (d.name, d.rank) == ("python_exception", 1)
+    assert d.evidence.startswith("torch.AcceleratorError: CUDA error: dependency created on uncaptured work")
+    assert "the chain ends in: torch.AcceleratorError: CUDA error: operation failed due to a previous error" in d.cause
 
 
 DEEPEP = """\
