@@ -182,6 +182,11 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
     if s.force_load_balancing:
         out.append(Problem("switches.force_load_balancing", "forced balanced routing is for benchmarks only",
                            "turn it off for real training", "warning"))
+    if s.cuda_graphs and s.ep_a2a_overlap:   # Megatron accepts it; the capture failed on the GPU machine
+        out.append(Problem("switches.cuda_graphs", "TE CUDA graphs with EP A2A overlap failed at graph capture "
+                           "(cudaErrorStreamCaptureIsolation) on megatron-core 0.19.2 + TE 2.20.2, EP=2 on H200, "
+                           "2026-11-28; without the overlap they ran", "set switches.ep_a2a_overlap=false "
+                           "switches.delay_wgrad_compute=false, or try a short run first", "warning"))
     if not t.data_path:
         out.append(Problem("training.data_path", "no data given: training uses mock data",
                            "set training.data_path to train on real data", "warning"))
