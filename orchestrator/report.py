@@ -214,8 +214,8 @@ def plot(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:
     curves.set_ylabel("lm loss")
     curves.set_yscale("log")
     curves.set_title("lm loss")
-    if any(r.loss_curve for r in rows):
-        curves.legend(fontsize=8)
+    if any(r.loss_curve for r in rows):   # many variants: beside the curves, not over them
+        curves.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if len(rows) > 6 else {}))
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=120)
