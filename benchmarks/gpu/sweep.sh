@@ -61,7 +61,6 @@ case ${1:-} in
     mapfile -t runs < <(ls -dtr "$ROOT"/*/)
     for run in "${runs[@]}"; do python3 -m orchestrator status "$run"; done
     report all "${runs[@]}"
-    for run in "${runs[@]}"; do report "$(basename "$run")" "$run"; done > /dev/null
     cp "$ROOT/plan.out" "$OUTDIR/"
     tar czf "$OUTDIR/all.logs.tgz" --exclude='*.pt' -C "$ROOT" . ;;
   *) echo "usage: $0 start SWEEP_FILE | wait SECONDS | collect | plan PLAN_FILE | wait-plan SECONDS | collect-all" >&2; exit 2 ;;
