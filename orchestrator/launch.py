@@ -22,6 +22,7 @@ import platform
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,12 @@ def run_local_script(script: str, log_dir: str, name: str) -> int:
 
 def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
     """A sweep's body on the local back-end: each variant's launch_local.sh in turn, since they share this
-    machine's GPUs. Task i logs to ``<name>_<controller>_<i>.log`` and leaves its exit status in TASK_EXIT."""
+    machine's GPUs. Task i logs to ``<name>_<controller>_<i>.log``, leaves its start time (epoch seconds) in
+    TASK_STARTED and its exit status in TASK_EXIT."""
     controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
     worst = 0
     for index, (script, log_dir, name) in enumerate(tasks):
+        (Path(script).parent / runs.TASK_STARTED).write_text(f"{time.time():.3f}\n")
         code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
         (Path(script).parent / runs.TASK_EXIT).write_text(f"{code}\n")
         worst = worst or code

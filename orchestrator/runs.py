@@ -21,6 +21,7 @@ from typing import Any
 
 RECORD = "record.json"
 TASK_EXIT = "exit_status"
+TASK_STARTED = "started_at"
 """Written into a local sweep task's directory when that task has ended: its exit status."""
 FORMAT = 1
 REDACTED = "<redacted>"

@@ -149,14 +149,26 @@ def local_state(run_dir: Path, job_id: str) -> slurm.JobState:
 def local_task_state(run_dir: Path, task: runs.TaskEntry) -> slurm.JobState:
     """State of one task of a local sweep: its exit status file, else what its controller is doing."""
     exit_file = run_dir / task.dir / runs.TASK_EXIT
+    started = _started_at(run_dir / task.dir / runs.TASK_STARTED)
     if exit_file.exists():
         code = int(exit_file.read_text().strip() or 1)
-        return slurm.JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code, source="local")
+        elapsed = int(exit_file.stat().st_mtime - started) if started else None
+        return slurm.JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code,
+                              elapsed_s=elapsed, source="local")
     controller = local_state(run_dir, task.job_id.split("_")[0])
     if controller.state != "RUNNING":
         return slurm.JobState(task.job_id, "CANCELLED", source="local")
-    started = bool(runs.logs_of_job(run_dir, task.job_id))
-    return slurm.JobState(task.job_id, "RUNNING" if started else "PENDING", source="local")
+    if started is None:   # runs made before TASK_STARTED existed: a log means the task began
+        return slurm.JobState(task.job_id, "RUNNING" if runs.logs_of_job(run_dir, task.job_id) else "PENDING",
+                              source="local")
+    return slurm.JobState(task.job_id, "RUNNING", elapsed_s=int(time.time() - started), source="local")
+
+
+def _started_at(path: Path) -> float | None:
+    try:
+        return float(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------------------------------------- rows

@@ -339,3 +339,27 @@ def test_local_cancel_stops_every_rank(workspace: Workspace) -> None:
     wait_until(lambda: not _processes_of(run_dir), 30, "the local ranks to stop")
     [row] = status_rows(ws, run_dir)
     assert row["state"] == "CANCELLED"
+
+
+def test_local_sweep_runs_variants_one_after_another_with_their_own_state(workspace: Workspace) -> None:
+    ws = workspace
+    sweep = ws.cwd / "local.yaml"
+    sweep.write_text("name: local-pair\nrecipe: dsv3-proxy-3l\nset: [training.train_iters=2]\nvariants:\n"
+                     f"  - {{name: fails, set: [training.train_iters=3, 'env.{FAIL_AT}=\"2\"']}}\n"
+                     "  - {name: ok}\n")
+    proc = ws.cli("submit", *LOCAL, "--sweep", str(sweep), "--follow")
+    assert proc.returncode == 1, proc.stdout + proc.stderr   # one task failed
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    assert rec["kind"] == "array" and [t["variant"] for t in rec["tasks"]] == ["fails", "ok"]
+    rows = status_rows(ws, run_dir)
+    assert [(r["part"], r["state"], r["exit_code"], r["progress"]) for r in rows] == \
+        [("fails", "FAILED", 1, "1/3"), ("ok", "COMPLETED", 0, "2/2")]
+    assert rows[0]["error"] == "RuntimeError: cpu_gpt: failure injected at iteration 2 (CPU_GPT_FAIL_AT_ITER)"
+    assert all(isinstance(r["elapsed_s"], int) and 0 <= r["elapsed_s"] < 120 for r in rows)
+    first, second = (run_dir / t["dir"] for t in rec["tasks"])
+    # one after another on the same GPUs: the second began after the first had ended
+    assert float((second / "started_at").read_text()) >= (first / "exit_status").stat().st_mtime - 0.01
+    report = ws.cli("report", str(run_dir))
+    assert report.returncode == 0, report.stderr
+    assert re.search(r"^fails +failed +1/3", report.stdout, re.M) and re.search(r"^ok +completed +2/2", report.stdout, re.M)
