@@ -15,6 +15,8 @@ from typing import Any
 
 DEFAULT_FALLBACK_FROM = ("--moe-token-dispatcher-type", "flex")
 DEFAULT_FALLBACK_TO = ("--moe-token-dispatcher-type", "alltoall")
+DEEPEP_FALLBACK_WARNING = "WARNING: DeepEP token dispatcher requested but NOT available on this node."
+"""The node entry's first warning line when it falls back from DeepEP; log readers look for it."""
 
 
 class JobSpecError(ValueError):

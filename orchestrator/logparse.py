@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from .jobspec import DEEPEP_FALLBACK_WARNING
 from .logrecords import (_DENSE_LINE_BYTES, _ELAPSED, _LINE_RE, _MEM_NEEDLE, IterationRecord, MemoryReport, Piece,
                          _latest_by_iteration, _memory_reports, _records)
 
@@ -37,6 +38,7 @@ _CONSTANTS: dict[str, object] = {"None": None, "True": True, "False": False}
 _DUMP_INT_RE = re.compile(rb" (?:\.+ | )(\d+)\s")
 _VOCAB_RE = re.compile(rb"> padded vocab \(size: (\d+)\) with (\d+) dummy tokens \(new size: (\d+)\)")
 _VERSION_RE = re.compile(rb"> Megatron-Core version \.+ (\S+)")
+_FALLBACK = DEEPEP_FALLBACK_WARNING.encode()
 
 
 @dataclass
@@ -53,11 +55,21 @@ class LogSummary:
     """From ``> padded vocab (... new size: N)``: the vocabulary size the FLOPs formula uses."""
     megatron_version: str | None = None
     """From ``> Megatron-Core version .... X``."""
+    deepep_fallback: bool = False
+    """The node entry warned that DeepEP was asked for but missing, and ran the alltoall dispatcher instead."""
 
     def int_arg(self, name: str, default: int | None = None) -> int | None:
         """One integer argument of the dump (TP, PP, EP, ETP, GBS, MBS, seq length, world size, layers ...)."""
         value = self.args.get(name)
         return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    @property
+    def dispatcher(self) -> str | None:
+        """The MoE token dispatcher Megatron ran (``alltoall``, ``flex/deepep`` ...), from the argument dump."""
+        kind, backend = self.args.get("moe_token_dispatcher_type"), self.args.get("moe_flex_dispatcher_backend")
+        if not isinstance(kind, str):
+            return None
+        return f"{kind}/{backend}" if kind == "flex" and isinstance(backend, str) else kind
 
     @property
     def completed(self) -> bool:
@@ -179,6 +191,8 @@ class _Parser:
         for m in map(_VOCAB_RE.search, _lines_holding(block, pos, stop, b"> padded vocab (size: ")):
             if m:
                 self.summary.padded_vocab_size = int(m[3])
+        if not self.summary.deepep_fallback and block.find(_FALLBACK, pos, stop) >= 0:
+            self.summary.deepep_fallback = True
         if self.summary.megatron_version is None:
             for m in map(_VERSION_RE.search, _lines_holding(block, pos, stop, b"> Megatron-Core version ")):
                 if m:

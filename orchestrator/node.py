@@ -232,7 +232,7 @@ def deepep_warning(original: Sequence[str], rewritten: Sequence[str], reason: st
     bar = "!" * 100
     return "\n".join([
         bar,
-        "WARNING: DeepEP token dispatcher requested but NOT available on this node.",
+        jobspec.DEEPEP_FALLBACK_WARNING,
         f"WARNING:   requested: {' '.join(requested)}",
         f"WARNING:   unavailable because: {reason}",
         f"WARNING:   running instead: {' '.join(rewritten[-2:])} (the all-to-all dispatcher, slower at scale)",

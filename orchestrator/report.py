@@ -67,6 +67,8 @@ class Row:
     """``lm loss`` of the last iteration."""
     diagnosis: diagnose.Diagnosis | None
     """Why it failed, when the logs say."""
+    dispatcher: str | None = None
+    """MoE token dispatcher that ran, ``(DeepEP fallback)`` added when the node entry replaced DeepEP."""
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     """(iteration, lm loss) pairs, for the plot."""
 
@@ -117,6 +119,12 @@ def _formula_tflops(summary: logparse.LogSummary, iter_ms: float | None) -> floa
         return None
 
 
+def _dispatcher(summary: logparse.LogSummary) -> str | None:
+    if summary.deepep_fallback:
+        return f"{summary.dispatcher or 'alltoall'} (DeepEP fallback)"
+    return summary.dispatcher
+
+
 def build_row(name: str, logs: Sequence[Path], first_iter: int = 3) -> Row:
     """One row from the logs of one run or variant."""
     summary = logparse.parse_files(logs)
@@ -136,7 +144,7 @@ def build_row(name: str, logs: Sequence[Path], first_iter: int = 3) -> Row:
         tflops_per_gpu=steady.median_tflops_per_gpu, tokens_per_s_per_gpu=steady.tokens_per_s_per_gpu,
         iter_ms=steady.median_iter_ms, formula_tflops_per_gpu=_formula_tflops(summary, steady.median_iter_ms),
         max_allocated_gb=None if peak is None else peak / 1000.0, final_lm_loss=summary.final_lm_loss,
-        diagnosis=diagnosis,
+        diagnosis=diagnosis, dispatcher=_dispatcher(summary),
         loss_curve=[(r.iteration, r.lm_loss) for r in summary.records if r.lm_loss is not None])
 
 
@@ -166,14 +174,14 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 COLUMNS = ("variant", "state", "iters", "TFLOP/s/GPU", "tokens/s/GPU", "iter ms", "max alloc GB", "lm loss",
-           "diagnosis")
+           "dispatcher", "diagnosis")
 
 
 def table(rows: Sequence[Row]) -> str:
     """The plain-text table, then one ``name: cause [log line N]; fix: ...`` line per failed row."""
     cells = [[r.name, r.state, r.iterations, _fmt(r.tflops_per_gpu, ".1f"), _fmt(r.tokens_per_s_per_gpu, ".0f"),
               _fmt(r.iter_ms, ".1f"), _fmt(r.max_allocated_gb, ".1f"), _fmt(r.final_lm_loss, ".4g"),
-              r.diagnosis.name if r.diagnosis else ""] for r in rows]
+              r.dispatcher or "-", r.diagnosis.name if r.diagnosis else ""] for r in rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(COLUMNS)]
     right = {3, 4, 5, 6, 7}
     lines = ["  ".join(h.rjust(w) if i in right else h.ljust(w) for i, (h, w) in enumerate(zip(COLUMNS, widths)))]

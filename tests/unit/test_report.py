@@ -50,7 +50,8 @@ def test_table_shows_the_figures_and_the_failure_with_its_fix() -> None:
     assert ok.split()[:8] == ["ok_bf16_alltoall_ep2", "completed", "12/12", "412.8", "14872", "1101.7", "67.5",
                               "0.06858"]
     assert failed.split() == ["fail_ncclep_capacity_factor", "failed", "-", "-", "-", "-", "-", "-",
-                              "ncclep_capacity_factor"]
+                              "flex/ncclep", "ncclep_capacity_factor"]
+    assert ok.split()[8] == "alltoall"
     assert why.startswith("fail_ncclep_capacity_factor: ") and "[log line 899]" in why
     assert why.endswith("fix: add --moe-expert-rank-capacity-factor 2.0 (generous: exceeding it traps)")
 
@@ -161,3 +162,14 @@ def test_cli_missing_path_is_invalid_input(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         f"error: report: {tmp_path / 'nope.log'}: no such file or directory "
         "(fix: pass a Megatron log or a run directory)"]
+
+
+def test_a_run_whose_deepep_request_fell_back_says_so_in_its_row() -> None:
+    """A real run (H200, 2026-11-28): the recipe asked for flex + DeepEP, the node entry ran alltoall."""
+    gpu_logs = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-logs"
+    rows = {r.name: r for r in build_report([gpu_logs / "ok_deepep_fallback_as_shipped_ep2.log", BF16])}
+    fallback, plain = rows["ok_deepep_fallback_as_shipped_ep2"], rows["ok_bf16_alltoall_ep2"]
+    assert (fallback.state, fallback.dispatcher) == ("completed", "alltoall (DeepEP fallback)")
+    assert fallback.tflops_per_gpu == pytest.approx(452.95)
+    assert plain.dispatcher == "alltoall"
+    assert "alltoall (DeepEP fallback)" in table([fallback, plain]).splitlines()[1]
