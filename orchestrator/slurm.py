@@ -237,10 +237,14 @@ def show_config() -> dict[str, str]:
     return parse_config(_run(["scontrol", "show", "config"]).stdout)
 
 
+DEFAULT_MAX_ARRAY_SIZE = 1001
+"""Slurm's default MaxArraySize."""
+
+
 def max_array_size() -> int:
     """Slurm's MaxArraySize: array task ids must be < this value."""
-    value = show_config().get("MaxArraySize", "1001")
-    return int(value) if value.isdigit() else 1001
+    value = show_config().get("MaxArraySize", str(DEFAULT_MAX_ARRAY_SIZE))
+    return int(value) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
 
 
 def accounting_enabled() -> bool:
