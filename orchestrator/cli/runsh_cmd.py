@@ -15,9 +15,9 @@ import click
 from ..checks import all_problems
 from ..config import Experiment, load_experiment
 from ..runsh import check_required, overrides_from_env, training_blocker
-from .common import handle_config_errors
+from .common import handle_config_errors, print_files
 from .preflight_cmd import preflight
-from .render_cmd import dry_run_dir, print_files, render_with_warnings
+from .render_cmd import dry_run_dir, render_with_warnings
 from .status_cmd import status_cmd
 from .submit import submit
 from .validate_cmd import report_problems
@@ -73,5 +73,5 @@ def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overr
 
 
 def _dry_run(exp: Experiment) -> None:
-    print_files(render_with_warnings(exp, dry_run_dir(exp)))
+    print_files(render_with_warnings(exp, dry_run_dir(exp)).files.items())
     click.echo("DRY_RUN=1: nothing was submitted")
