@@ -4,7 +4,7 @@
 ``megatron.training`` is importable, one allocation shape for a sweep's variants). ``make_plan`` renders every
 file of the run for a given run directory and lists its jobs in submission order. ``launch`` creates the run
 directory, writes the plan and submits its jobs; ``submit --dry-run`` prints the same plan made for a placeholder
-run directory and writes nothing.
+run directory (``dry_run``) and writes nothing.
 
 A job's scheduler id is known only once it is submitted: in a plan, job n (from 1) is ``JOBID_<n>``, and a later
 job's ``#SBATCH --dependency=afterok:JOBID_1`` line gets the real id just before that job is written and
@@ -32,6 +32,7 @@ from .typed import ConfigError, from_dict, to_dict
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"
 """Placeholder for the id the scheduler gives job n (from 1) of a plan."""
+CREATED_PLACEHOLDER = "<time of submission>"
 
 
 class LaunchError(RuntimeError):
@@ -329,7 +330,7 @@ def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> 
     return PlannedFile(f"{task.dir}/{runs.RECORD}", runs.record_text(data))
 
 
-# ------------------------------------------------------------------------------------------------- again
+# ------------------------------------------------------------------------------------------------- again / dry run
 def request_from_record(run_dir: str | Path) -> Request:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
     old = runs.load_record(run_dir)
@@ -347,3 +348,32 @@ def request_from_record(run_dir: str | Path) -> Request:
 def dry_run_dir(output_root: str, name: str) -> str:
     """Where a dry run pretends the run directory is (nothing is written there)."""
     return str(Path(output_root).expanduser().resolve() / f"{name}-{DRY_RUN_SUFFIX}")
+
+
+@dataclass(frozen=True)
+class DryRun:
+    plan: Plan
+    files: list[PlannedFile]         # every file a real submit writes, in the order it writes them
+    max_array_size: str | None       # for a Slurm sweep: MaxArraySize and where it came from
+
+
+def dry_run(request: Request) -> DryRun:
+    """Every check of a real submit, then its plan for a placeholder run directory; nothing is written."""
+    request = prepare(request)
+    size, note = slurm.DEFAULT_MAX_ARRAY_SIZE, None
+    if request.sweep is not None and request.slurm:
+        size, source = slurm.max_array_size_or_default()
+        note = f"MaxArraySize {size} ({source})"
+    plan = make_plan(request, dry_run_dir(request.exp.profile.output_root, request.name), size)
+    return DryRun(plan, preview(plan), note)
+
+
+def preview(plan: Plan) -> list[PlannedFile]:
+    """The files a real submit of ``plan`` writes, with JOBID_<n> for the job ids."""
+    ids = [job_id(n) for n in range(1, len(plan.jobs) + 1)]
+    files = list(plan.files)
+    for job, array_job in zip(plan.jobs, ids):
+        files += job.files
+        files += [task_record(plan, t, array_job, CREATED_PLACEHOLDER) for t in job.tasks]
+    record = run_record(plan, ids, top_level([f.path for f in files]), CREATED_PLACEHOLDER)
+    return files + [PlannedFile(runs.RECORD, runs.record_text(record))]

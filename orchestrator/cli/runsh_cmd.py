@@ -51,7 +51,7 @@ def runsh(ctx: click.Context) -> None:
         _local(ctx, exp, common, overrides)
     else:
         ctx.invoke(submit, overrides=tuple(overrides), sweep_file=None, segments=1, segment_dependency="afterok",
-                   from_run=None, follow=False, **common)
+                   from_run=None, follow=False, dry_run=False, **common)
         ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=False, follow=False,
                    interval=2.0, as_json=False)
 
@@ -65,7 +65,7 @@ def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overr
     else:
         click.echo(f"== training: {exp.recipe.name}, a few iterations")
         ctx.invoke(submit, overrides=(LOCAL_TRAIN_ITERS, *overrides), sweep_file=None, segments=1,
-                   segment_dependency="afterok", from_run=None, follow=True, **common)
+                   segment_dependency="afterok", from_run=None, follow=True, dry_run=False, **common)
     click.echo("== runs")
     ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=True, follow=False,
                interval=2.0, as_json=False)
