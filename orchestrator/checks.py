@@ -37,3 +37,18 @@ def all_problems(exp: Experiment, with_megatron: bool = True) -> list[Problem]:
         if (own := megatron_own_check(exp)) is not None:
             problems.append(own)
     return problems
+
+
+class InvalidSubmission(ValueError):
+    """Validation problems that block the submission; nothing was submitted."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def check(exp: Experiment) -> None:
+    """Raise InvalidSubmission when a rule blocks the submission (before anything is rendered or submitted)."""
+    problems = blocking(all_problems(exp))
+    if problems:
+        raise InvalidSubmission(problems)

@@ -118,12 +118,17 @@ def write_new(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
+def record_text(data: RunRecord | dict[str, Any]) -> str:
+    """The text of a ``record.json`` (a run's or an array task's)."""
+    return json.dumps(data.to_json() if isinstance(data, RunRecord) else data, indent=2) + "\n"
+
+
 def write_record(run_dir: Path, record: RunRecord) -> Path:
     """Write ``record.json`` once; refuses to overwrite."""
     record.created = record.created or now_iso()
     path = run_dir / RECORD
     try:
-        write_new(path, json.dumps(record.to_json(), indent=2) + "\n")
+        write_new(path, record_text(record))
     except FileExistsError as exc:
         raise RunError(f"{path} exists: records are never overwritten") from exc
     return path
@@ -131,7 +136,7 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
 
 def write_task_record(task_dir: Path, data: dict[str, Any]) -> Path:
     path = task_dir / RECORD
-    write_new(path, json.dumps(data, indent=2) + "\n")
+    write_new(path, record_text(data))
     return path
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import Experiment, apply_overrides, load_yaml
 from .typed import ConfigError, doc, from_dict
@@ -60,3 +61,15 @@ def load_sweep(path: str | Path) -> Sweep:
 def expand(base: Experiment, sweep: Sweep) -> list[tuple[Variant, Experiment]]:
     """Each variant's experiment: base + the sweep's overrides + the variant's."""
     return [(v, apply_overrides(base, sweep.set + v.set)) for v in sweep.variants]
+
+
+def same_allocation(variants: list[tuple[Variant, Experiment]]) -> None:
+    """Refuse a variant whose allocation differs from the first's: array tasks share one allocation shape."""
+    def shape(e: Experiment) -> tuple[Any, ...]:
+        p = e.profile
+        return (e.nodes, p.gpus_per_node, p.time_limit, p.partition, p.account, p.scheduler, p.gpu_request)
+    first = shape(variants[0][1])
+    for variant, exp in variants[1:]:
+        if shape(exp) != first:
+            raise ConfigError(f"sweep.variants.{variant.name}", "changes nodes, GPUs, time limit, partition or "
+                              "account: array tasks share one allocation shape", "move it to its own sweep")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -59,6 +59,12 @@ def load(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
          recipes_dir: str | None) -> Experiment:
     """The experiment named by the common options."""
     return load_experiment(profile, recipe, list(overrides), profiles_dir, recipes_dir)
+
+
+def print_files(files: Iterable[tuple[str, str]]) -> None:
+    """The dry-run printer: every (path, text), each under a ``===== path =====`` header."""
+    for name, text in files:
+        click.echo(f"===== {name} =====\n{text}")
 
 
 def job_selection_options(func: F) -> F:

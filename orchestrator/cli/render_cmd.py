@@ -9,8 +9,9 @@ import click
 from .. import render as render_mod
 from ..checks import all_problems
 from ..config import Experiment
+from ..plan import dry_run_dir as placeholder_run_dir
 from ..runsh import render_run_sh
-from .common import experiment_options, fail, handle_config_errors, load
+from .common import experiment_options, fail, handle_config_errors, load, print_files
 from .validate_cmd import report_problems
 
 
@@ -31,7 +32,7 @@ def render(profile: str, recipe: str | None, overrides: tuple[str, ...], profile
     report_problems(all_problems(exp, with_megatron=False), for_submit=False)
     rendered = render_with_warnings(exp, str(out.resolve()) if out else dry_run_dir(exp))
     if dry_run or out is None:
-        print_files(rendered)
+        print_files(rendered.files.items())
         return
     for path in rendered.write(out):
         click.echo(f"wrote {path}")
@@ -39,7 +40,7 @@ def render(profile: str, recipe: str | None, overrides: tuple[str, ...], profile
 
 def dry_run_dir(exp: Experiment) -> str:
     """Where a dry run pretends the run directory is (nothing is written there)."""
-    return str((Path(exp.profile.output_root) / f"{exp.recipe.name}-dry-run").resolve())
+    return placeholder_run_dir(exp.profile.output_root, exp.recipe.name)
 
 
 def render_with_warnings(exp: Experiment, run_dir: str) -> render_mod.Rendered:
@@ -48,12 +49,6 @@ def render_with_warnings(exp: Experiment, run_dir: str) -> render_mod.Rendered:
     for warning in rendered.args.warnings:
         click.echo(f"warning: {warning}", err=True)
     return rendered
-
-
-def print_files(rendered: render_mod.Rendered) -> None:
-    """Every rendered file, each under a ``===== name =====`` header."""
-    for name, text in rendered.files.items():
-        click.echo(f"===== {name} =====\n{text}")
 
 
 def _write_new(path: Path, text: str) -> None:

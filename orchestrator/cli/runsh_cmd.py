@@ -15,9 +15,9 @@ import click
 from ..checks import all_problems
 from ..config import Experiment, load_experiment
 from ..runsh import check_required, overrides_from_env, training_blocker
-from .common import handle_config_errors
+from .common import handle_config_errors, print_files
 from .preflight_cmd import preflight
-from .render_cmd import dry_run_dir, print_files, render_with_warnings
+from .render_cmd import dry_run_dir, render_with_warnings
 from .status_cmd import status_cmd
 from .submit import submit
 from .validate_cmd import report_problems
@@ -51,7 +51,7 @@ def runsh(ctx: click.Context) -> None:
         _local(ctx, exp, common, overrides)
     else:
         ctx.invoke(submit, overrides=tuple(overrides), sweep_file=None, segments=1, segment_dependency="afterok",
-                   from_run=None, follow=False, **common)
+                   from_run=None, follow=False, dry_run=False, **common)
         ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=False, follow=False,
                    interval=2.0, as_json=False)
 
@@ -65,7 +65,7 @@ def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overr
     else:
         click.echo(f"== training: {exp.recipe.name}, a few iterations")
         ctx.invoke(submit, overrides=(LOCAL_TRAIN_ITERS, *overrides), sweep_file=None, segments=1,
-                   segment_dependency="afterok", from_run=None, follow=True, **common)
+                   segment_dependency="afterok", from_run=None, follow=True, dry_run=False, **common)
     click.echo("== runs")
     ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=True, follow=False,
                interval=2.0, as_json=False)
@@ -73,5 +73,5 @@ def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overr
 
 
 def _dry_run(exp: Experiment) -> None:
-    print_files(render_with_warnings(exp, dry_run_dir(exp)))
+    print_files(render_with_warnings(exp, dry_run_dir(exp)).files.items())
     click.echo("DRY_RUN=1: nothing was submitted")

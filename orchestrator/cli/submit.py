@@ -1,4 +1,5 @@
-"""``orchestrator submit``: validate, render and submit a run, a chain of segments, or a sweep as a job array."""
+"""``orchestrator submit``: validate, render and submit a run, a chain of segments, or a sweep as a job array;
+with ``--dry-run`` the same checks and plan, printed: every file it would write and every job it would submit."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from .. import launch, runs, status
+from .. import launch, plan, runs, status
 from ..sweep import load_sweep
-from .common import EXIT_FAILED, fail, handle_config_errors, load
+from .common import EXIT_FAILED, fail, handle_config_errors, load, print_files
 from .validate_cmd import report_problems
 
 
@@ -37,6 +38,33 @@ def print_submission(sub: launch.Submission) -> None:
         click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
 
 
+def print_dry_run(dry: plan.DryRun) -> None:
+    """The plan as a real submit would carry it out: the placeholders, every file, one line per job."""
+    p = dry.plan
+    click.echo(f"dry run: nothing written or submitted; the run directory is shown as {p.run_dir} (a real submit "
+               f"creates {p.request.name}-<YYYYmmdd-HHMMSS>-<hex>) and job n's scheduler id as {plan.JOB_ID.format('<n>')}")
+    for warning in p.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    print_files((f.path, f.text) for f in dry.files)
+    if dry.max_array_size:
+        click.echo(f"{dry.max_array_size}: {len(p.jobs)} array job(s)")
+    for number, job in enumerate(p.jobs, 1):
+        click.echo(f"would submit {plan.job_id(number)}: {job_line(p, job)}")
+    click.echo("a real submit also creates logs/ (and tasks/*/logs/) and .submitit/ (submitit's copy of what it "
+               "submitted, and its state)")
+
+
+def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
+    """What submitting one planned job runs, with its array range and dependency (``#SBATCH`` lines)."""
+    tasks = f": {', '.join(t.variant.name for t in job.tasks)}" if job.tasks else ""
+    ranks = f"{job.ntasks} ranks{' each' if job.tasks else ''}"
+    if not p.request.slurm:
+        return f"local job (submitit) running {job.script}  [{job.role}{tasks}; {ranks} on this machine]"
+    directives = "".join(f"; --{key}={value}" for key, value in (("array", job.array),
+                                                                 ("dependency", job.dependency)) if value)
+    return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"
+
+
 def follow_and_exit(run_dir: Path) -> None:
     rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
     if not all(r.ok for r in rows):
@@ -59,26 +87,40 @@ def follow_and_exit(run_dir: Path) -> None:
 @click.option("--from", "from_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="submit again exactly what this run directory's record.json describes")
 @click.option("--follow", is_flag=True, help="wait and show the status table until every job ended")
+@click.option("--dry-run", is_flag=True,
+              help="run every check, then print every file it would write and every job it would submit; "
+                   "create, write and submit nothing")
 @handle_config_errors
 def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
-           from_run: Path | None, follow: bool) -> None:
+           from_run: Path | None, follow: bool, dry_run: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
+    if dry_run and follow:
+        fail("--follow: a dry run submits nothing to follow (fix: drop --follow or --dry-run)")
     with submission_errors():
-        if from_run is not None:
-            if profile or recipe or overrides or sweep_file:
-                fail("--from: repeats a recorded run as it was (fix: drop --profile/--recipe/--set/--sweep)")
-            sub = launch.resubmit(from_run)
-        else:
-            if not profile:
-                fail("--profile: missing (fix: pass --profile NAME; `orchestrator profiles` lists them)")
-            sweep = load_sweep(sweep_file) if sweep_file else None
-            exp = load(profile, recipe or (sweep.recipe if sweep else None), overrides, profiles_dir, recipes_dir)
-            if sweep is not None:
-                sub = launch.submit_sweep(exp, sweep, list(overrides))
-            else:
-                sub = launch.submit_run(exp, list(overrides), segments=segments,
-                                        segment_dependency=segment_dependency)
+        request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
+                           segment_dependency, from_run)
+        if dry_run:
+            print_dry_run(plan.dry_run(request))
+            return
+        sub = launch.submit(request)
     print_submission(sub)
     if follow:
         follow_and_exit(sub.run_dir)
+
+
+def _request(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
+             recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
+             from_run: Path | None) -> plan.Request:
+    """What the options ask to submit: a recorded run again, a sweep, or a run (of ``segments`` jobs)."""
+    if from_run is not None:
+        if profile or recipe or overrides or sweep_file:
+            fail("--from: repeats a recorded run as it was (fix: drop --profile/--recipe/--set/--sweep)")
+        return plan.request_from_record(from_run)
+    if not profile:
+        fail("--profile: missing (fix: pass --profile NAME; `orchestrator profiles` lists them)")
+    sweep = load_sweep(sweep_file) if sweep_file else None
+    exp = load(profile, recipe or (sweep.recipe if sweep else None), overrides, profiles_dir, recipes_dir)
+    if sweep is not None:
+        return plan.Request(exp, overrides, sweep=sweep)
+    return plan.Request(exp, overrides, segments=segments, segment_dependency=segment_dependency)

@@ -1,0 +1,379 @@
+"""The submission plan: every file a submit writes and every job it submits, computed before anything is.
+
+``prepare`` runs every check a submission runs (its arguments, the validation rules, Megatron's own parser where
+``megatron.training`` is importable, one allocation shape for a sweep's variants). ``make_plan`` renders every
+file of the run for a given run directory and lists its jobs in submission order. ``launch`` creates the run
+directory, writes the plan and submits its jobs; ``submit --dry-run`` prints the same plan made for a placeholder
+run directory (``dry_run``) and writes nothing.
+
+A job's scheduler id is known only once it is submitted: in a plan, job n (from 1) is ``JOBID_<n>``, and a later
+job's ``#SBATCH --dependency=afterok:JOBID_1`` line gets the real id just before that job is written and
+submitted (``resolve``). The records (``record.json``, ``tasks/*/record.json``) are built from the plan and the
+ids (``run_record``, ``task_record``): real ones after submission, placeholders in a dry run.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from . import __version__, render, runs, slurm
+from .checks import check
+from .config import ClusterProfile, Experiment, Recipe
+from .sweep import Sweep, Variant, expand, same_allocation
+from .typed import ConfigError, from_dict, to_dict
+
+DRY_RUN_SUFFIX = "DRYRUN"
+JOB_ID = "JOBID_{}"
+"""Placeholder for the id the scheduler gives job n (from 1) of a plan."""
+CREATED_PLACEHOLDER = "<time of submission>"
+
+
+class LaunchError(RuntimeError):
+    """The scheduler refused or failed a submission (message is one line)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked to submit: a run, a chain of segments, a preflight, or a sweep (a job array)."""
+
+    exp: Experiment
+    overrides: tuple[str, ...] = ()
+    sweep: Sweep | None = None
+    segments: int = 1
+    segment_dependency: str = "afterok"
+    preflight: bool = False
+    submitted_from: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The run directory's stem."""
+        if self.sweep is not None:
+            return self.sweep.name
+        return f"{self.exp.recipe.name}{'-preflight' if self.preflight else ''}"
+
+    @property
+    def kind(self) -> str:
+        if self.sweep is not None:
+            return "array"
+        return "preflight" if self.preflight else ("segments" if self.segments > 1 else "single")
+
+    @property
+    def slurm(self) -> bool:
+        return self.exp.profile.scheduler == "slurm"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: str                        # relative to the run directory
+    text: str
+
+    @property
+    def mode(self) -> int:
+        return 0o755 if self.path.endswith(".sh") else 0o644
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One array task: one sweep variant, in ``tasks/<chunk>_<task>/``."""
+
+    index: int                       # the variant's position in the sweep
+    chunk: int
+    task: int                        # its array task id within the chunk
+    variant: Variant
+    spec: dict[str, Any]             # its job.json
+    files: tuple[PlannedFile, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def dir(self) -> str:
+        return f"tasks/{self.chunk}_{self.task}"
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One scheduler job: a single run, one segment, one array chunk, or the local sweep's controller."""
+
+    role: str                        # "run", "segment 2/3", "array 0-2", "array 0-5 (one at a time)"
+    script: str                      # what it runs, relative to the run directory
+    files: tuple[PlannedFile, ...]   # written just before it is submitted (its script, its tasks' job.json)
+    ntasks: int                      # ranks of its allocation
+    dependency: str | None = None    # "afterok:JOBID_1"
+    array: str | None = None         # "0-2%4"
+    task_offset: int = 0             # index of its first variant
+    log: str = ""                    # log path pattern (may hold its own JOBID_<n>)
+    tasks: tuple[PlannedTask, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: Request
+    run_dir: str
+    files: tuple[PlannedFile, ...]   # written first
+    jobs: tuple[PlannedJob, ...]     # submitted in this order
+    first: render.Rendered           # the first job's render: the record's command, environment, Megatron target
+
+    @property
+    def warnings(self) -> list[str]:
+        """Megatron-version translations of every render, once each."""
+        found = list(self.first.args.warnings) + [w for j in self.jobs for t in j.tasks for w in t.warnings]
+        return list(dict.fromkeys(found))
+
+
+# ------------------------------------------------------------------------------------------------- checks
+def anchored(exp: Experiment) -> Experiment:
+    """The experiment with its output root made absolute (compute nodes and later ``--from`` need the path)."""
+    root = str(Path(exp.profile.output_root).expanduser().resolve())
+    return Experiment(replace(exp.profile, output_root=root), exp.recipe)
+
+
+def _check_arguments(request: Request) -> None:
+    if request.segments < 1:
+        raise ConfigError("--segments", f"{request.segments} is not a positive number", "use 1 or more")
+    if request.segment_dependency not in ("afterok", "afterany"):
+        raise ConfigError("--segment-dependency", f"{request.segment_dependency!r}", "use afterok or afterany")
+    if not request.slurm and request.segments > 1:
+        raise ConfigError("--segments", "chained segments need a Slurm profile", "drop --segments or pick one")
+
+
+def prepare(request: Request) -> Request:
+    """Every check a submission runs, before anything is rendered; the request with its output root absolute.
+    Raises ConfigError (bad arguments or sweep) or InvalidSubmission (blocking problems)."""
+    if request.sweep is None:
+        _check_arguments(request)
+    request = replace(request, exp=anchored(request.exp))
+    if request.sweep is None:
+        check(request.exp)
+        return request
+    variants = expand(request.exp, request.sweep)
+    same_allocation(variants)
+    with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
+        list(pool.map(check, [exp for _variant, exp in variants]))
+    return request
+
+
+# ------------------------------------------------------------------------------------------------- the plan
+def job_id(number: int) -> str:
+    """The placeholder of job ``number`` (from 1) of a plan."""
+    return JOB_ID.format(number)
+
+
+def chunk_sizes(count: int, max_array_size: int) -> list[int]:
+    """Array task ids must stay below MaxArraySize: split ``count`` tasks into chunks of at most that many."""
+    size = max(1, max_array_size)
+    return [min(size, count - start) for start in range(0, count, size)]
+
+
+def preflight_script(text: str, exp: Experiment, run_dir: str) -> str:
+    """A rendered script whose node entry runs the preflight payload instead of the command."""
+    plain = render.shjoin(render.node_command(exp, run_dir))
+    if plain not in text:
+        raise LaunchError("the rendered script does not call the node entry: cannot make it a preflight")
+    command = render.node_command(exp, run_dir)
+    return text.replace(plain, render.shjoin(command[:-1] + ["--preflight", command[-1]]))
+
+
+def log_pattern(text: str) -> str:
+    """The ``#SBATCH --output=`` path of a rendered script."""
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --output="):
+            return line.split("=", 1)[1]
+    return ""
+
+
+def make_plan(request: Request, run_dir: str, max_array_size: int = slurm.DEFAULT_MAX_ARRAY_SIZE) -> Plan:
+    """Every file and job of a prepared request, for ``run_dir`` (which need not exist)."""
+    if request.sweep is not None:
+        return _plan_sweep(request, request.sweep, run_dir, max_array_size)
+    first = render.render(request.exp, run_dir)
+    if request.slurm:
+        jobs = tuple(_segment(request, run_dir, index) for index in range(request.segments))
+    else:
+        jobs = (_local_run(request, run_dir, first),)
+    return Plan(request, run_dir, (PlannedFile("job.json", first.files["job.json"]),), jobs, first)
+
+
+def _script(request: Request, text: str, run_dir: str) -> str:
+    return preflight_script(text, request.exp, run_dir) if request.preflight else text
+
+
+def _segment(request: Request, run_dir: str, index: int) -> PlannedJob:
+    """Segment ``index`` (from 0) of a chain, or the one job of a single run; each waits for the one before."""
+    exp, count = request.exp, request.segments
+    dependency = f"{request.segment_dependency}:{job_id(index)}" if index else None
+    text = _script(request, render.render(exp, run_dir, dependency=dependency).files["sbatch.sh"], run_dir)
+    name = "sbatch.sh" if count == 1 else f"sbatch-segment{index + 1}.sh"
+    return PlannedJob(role="run" if count == 1 else f"segment {index + 1}/{count}", script=name,
+                      files=(PlannedFile(name, text),), ntasks=exp.nodes * exp.profile.gpus_per_node,
+                      dependency=dependency, log=log_pattern(text))
+
+
+def _local_run(request: Request, run_dir: str, rendered: render.Rendered) -> PlannedJob:
+    exp = request.exp
+    text = _script(request, rendered.files["launch_local.sh"], run_dir)
+    return PlannedJob(role="run", script="launch_local.sh", files=(PlannedFile("launch_local.sh", text),),
+                      ntasks=exp.world_size, log=f"{run_dir}/logs/{exp.recipe.name}_{job_id(1)}.log")
+
+
+def _task(run_dir: str, chunk: int, task: int, index: int, variant: Variant, exp: Experiment) -> PlannedTask:
+    rel = f"tasks/{chunk}_{task}"
+    rendered = render.render(exp, f"{run_dir}/{rel}")
+    files = tuple(PlannedFile(f"{rel}/{name}", text) for name, text in rendered.files.items()
+                  if name != "sbatch.sh")            # a Slurm task runs its chunk's array script
+    return PlannedTask(index, chunk, task, variant, rendered.spec, files, tuple(rendered.args.warnings))
+
+
+def _plan_sweep(request: Request, sweep: Sweep, run_dir: str, max_array_size: int) -> Plan:
+    variants = expand(request.exp, sweep)
+    first = render.render(variants[0][1], run_dir)
+    if not request.slurm:
+        return Plan(request, run_dir, (), (_local_sweep(request, run_dir, variants),), first)
+    jobs, offset = [], 0
+    for chunk, size in enumerate(chunk_sizes(len(variants), max_array_size)):
+        jobs.append(_array_chunk(request, sweep, run_dir, chunk, offset, variants[offset:offset + size]))
+        offset += size
+    return Plan(request, run_dir, (), tuple(jobs), first)
+
+
+def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offset: int,
+                 members: list[tuple[Variant, Experiment]]) -> PlannedJob:
+    """One job array of up to MaxArraySize variants; each chunk starts after the one before (afterany)."""
+    tasks = tuple(_task(run_dir, chunk, task, offset + task, variant, exp)
+                  for task, (variant, exp) in enumerate(members))
+    array = f"0-{len(members) - 1}%{sweep.max_parallel or request.exp.profile.max_array_parallel}"
+    dependency = f"afterany:{job_id(chunk)}" if chunk else None
+    text = render.render(members[0][1], f"{run_dir}/tasks/{chunk}_%a", job_name=sweep.name, array=array,
+                         dependency=dependency).files["sbatch.sh"]
+    script = PlannedFile(f"sbatch-array{chunk}.sh", text)
+    return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,
+                      files=(*(f for t in tasks for f in t.files), script),
+                      ntasks=members[0][1].nodes * request.exp.profile.gpus_per_node, dependency=dependency,
+                      array=array, task_offset=offset, log=log_pattern(text), tasks=tasks)
+
+
+def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, Experiment]]) -> PlannedJob:
+    """The local back-end's array: one controller running the variants one after another."""
+    tasks = tuple(_task(run_dir, 0, index, index, variant, exp) for index, (variant, exp) in enumerate(variants))
+    last = len(tasks) - 1
+    return PlannedJob(role=f"array 0-{last} (one at a time)", script="tasks/0_*/launch_local.sh",
+                      files=tuple(f for t in tasks for f in t.files), ntasks=variants[0][1].world_size,
+                      array=f"0-{last}%1", tasks=tasks)
+
+
+# ------------------------------------------------------------------------------------------------- ids and records
+def fill(text: str, ids: list[str]) -> str:
+    """``text`` with each ``JOBID_<n>`` of the submitted jobs replaced by its id."""
+    for number in range(len(ids), 0, -1):          # JOBID_10 before JOBID_1
+        text = text.replace(job_id(number), ids[number - 1])
+    return text
+
+
+def resolve(file: PlannedFile, job: PlannedJob, ids: list[str]) -> PlannedFile:
+    """A job's file as it is written: its script's ``#SBATCH --dependency`` line with the real job id."""
+    if file.path != job.script or not job.dependency:
+        return file
+    line = f"#SBATCH --dependency={job.dependency}\n"
+    if file.text.count(line) != 1:
+        raise LaunchError(f"{file.path} does not hold one {line.strip()!r} line: cannot set the job id")
+    return PlannedFile(file.path, file.text.replace(line, f"#SBATCH --dependency={fill(job.dependency, ids)}\n"))
+
+
+def versions(target: Any) -> dict[str, str]:
+    out = {"orchestrator": __version__, "python": platform.python_version(), "submitit": submitit.__version__,
+           "megatron_target": f"{target.version} ({target.source})"}
+    try:
+        out["slurm"] = subprocess.run(["sbatch", "--version"], capture_output=True, text=True,
+                                      timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        out["slurm"] = "not installed"
+    return out
+
+
+def top_level(paths: list[str]) -> list[str]:
+    """The files a record lists: those directly in the run directory (array tasks are listed as tasks)."""
+    return [p for p in paths if "/" not in p]
+
+
+def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") -> runs.RunRecord:
+    """``record.json`` of a plan whose first ``len(ids)`` jobs were submitted with these ids."""
+    req, exp, spec = plan.request, plan.request.exp, plan.first.spec
+    record = runs.RunRecord(
+        run_id=Path(plan.run_dir).name, kind=req.kind, backend=exp.profile.scheduler,
+        profile={"name": exp.profile.name, "resolved": to_dict(exp.profile)},
+        recipe={"name": exp.recipe.name, "resolved": to_dict(exp.recipe)},
+        overrides=list(req.overrides), command=[] if req.sweep else list(spec.get("command", [])),
+        env=runs.redact_env(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
+        files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
+        created=created)
+    for job, job_id_ in zip(plan.jobs, ids):
+        record.jobs.append(runs.JobEntry(job_id=job_id_, role=job.role, script=job.script,
+                                         dependency=fill(job.dependency, ids) if job.dependency else None,
+                                         array=job.array, task_offset=job.task_offset, log=fill(job.log, ids)))
+        record.tasks += [runs.TaskEntry(index=t.index, variant=t.variant.name, dir=t.dir,
+                                        job_id=f"{job_id_}_{t.task}", overrides=list(t.variant.set))
+                         for t in job.tasks]
+    return record
+
+
+def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> PlannedFile:
+    """An array task's ``tasks/<chunk>_<task>/record.json``."""
+    data = {"run_id": Path(plan.run_dir).name, "index": task.index, "variant": task.variant.name,
+            "description": task.variant.description, "job_id": f"{array_job}_{task.task}",
+            "overrides": list(task.variant.set), "command": task.spec["command"],
+            "env": runs.redact_env(dict(task.spec["env"])), "created": created}
+    return PlannedFile(f"{task.dir}/{runs.RECORD}", runs.record_text(data))
+
+
+# ------------------------------------------------------------------------------------------------- again / dry run
+def request_from_record(run_dir: str | Path) -> Request:
+    """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
+    old = runs.load_record(run_dir)
+    exp = Experiment(from_dict(ClusterProfile, old.profile["resolved"], "profile"),
+                     from_dict(Recipe, old.recipe["resolved"], "recipe"))
+    origin = str(Path(run_dir).resolve())
+    if old.kind == "array" and old.sweep:
+        return Request(exp, tuple(old.overrides), sweep=from_dict(Sweep, old.sweep, "sweep"), submitted_from=origin)
+    segments = max(1, len(old.jobs)) if old.kind == "segments" else 1
+    dependency = (old.jobs[1].dependency or "afterok").split(":")[0] if segments > 1 else "afterok"
+    return Request(exp, tuple(old.overrides), segments=segments, segment_dependency=dependency,
+                   preflight=old.kind == "preflight", submitted_from=origin)
+
+
+def dry_run_dir(output_root: str, name: str) -> str:
+    """Where a dry run pretends the run directory is (nothing is written there)."""
+    return str(Path(output_root).expanduser().resolve() / f"{name}-{DRY_RUN_SUFFIX}")
+
+
+@dataclass(frozen=True)
+class DryRun:
+    plan: Plan
+    files: list[PlannedFile]         # every file a real submit writes, in the order it writes them
+    max_array_size: str | None       # for a Slurm sweep: MaxArraySize and where it came from
+
+
+def dry_run(request: Request) -> DryRun:
+    """Every check of a real submit, then its plan for a placeholder run directory; nothing is written."""
+    request = prepare(request)
+    size, note = slurm.DEFAULT_MAX_ARRAY_SIZE, None
+    if request.sweep is not None and request.slurm:
+        size, source = slurm.max_array_size_or_default()
+        note = f"MaxArraySize {size} ({source})"
+    plan = make_plan(request, dry_run_dir(request.exp.profile.output_root, request.name), size)
+    return DryRun(plan, preview(plan), note)
+
+
+def preview(plan: Plan) -> list[PlannedFile]:
+    """The files a real submit of ``plan`` writes, with JOBID_<n> for the job ids."""
+    ids = [job_id(n) for n in range(1, len(plan.jobs) + 1)]
+    files = list(plan.files)
+    for job, array_job in zip(plan.jobs, ids):
+        files += job.files
+        files += [task_record(plan, t, array_job, CREATED_PLACEHOLDER) for t in job.tasks]
+    record = run_record(plan, ids, top_level([f.path for f in files]), CREATED_PLACEHOLDER)
+    return files + [PlannedFile(runs.RECORD, runs.record_text(record))]
