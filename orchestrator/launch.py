@@ -206,7 +206,7 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
         script = next(f.text for f in files if f.path == job.script)
         (run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
         return TemplateSlurmExecutor(run_dir / SUBMITIT_DIR, script, job.ntasks).submit_script()
-    exp = p.request.exp
+    exp = job.allocation or p.request.exp
     executor = ScriptLocalExecutor(run_dir / SUBMITIT_DIR)
     limit = slurm.parse_elapsed(exp.profile.time_limit) or 3600
     executor.update_parameters(timeout_min=max(1, max(1, len(job.tasks)) * limit // 60), tasks_per_node=1,

@@ -109,6 +109,7 @@ class PlannedJob:
     task_offset: int = 0             # index of its first variant
     log: str = ""                    # log path pattern (may hold its own JOBID_<n>)
     tasks: tuple[PlannedTask, ...] = ()
+    allocation: Experiment | None = None  # whose GPUs and time limit it gets: a sweep's first variant (None: the run's)
 
 
 @dataclass(frozen=True)
@@ -246,15 +247,16 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
     """One job array of up to MaxArraySize variants; each chunk starts after the one before (afterany)."""
     tasks = tuple(_task(run_dir, chunk, task, offset + task, variant, exp)
                   for task, (variant, exp) in enumerate(members))
-    array = f"0-{len(members) - 1}%{sweep.max_parallel or request.exp.profile.max_array_parallel}"
+    first = members[0][1]   # the sweep's overrides included: variants share its allocation (same_allocation)
+    array = f"0-{len(members) - 1}%{sweep.max_parallel or first.profile.max_array_parallel}"
     dependency = f"afterany:{job_id(chunk)}" if chunk else None
-    text = render.render(members[0][1], f"{run_dir}/tasks/{chunk}_%a", job_name=sweep.name, array=array,
+    text = render.render(first, f"{run_dir}/tasks/{chunk}_%a", job_name=sweep.name, array=array,
                          dependency=dependency).files["sbatch.sh"]
     script = PlannedFile(f"sbatch-array{chunk}.sh", text)
     return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,
                       files=(*(f for t in tasks for f in t.files), script),
-                      ntasks=members[0][1].nodes * request.exp.profile.gpus_per_node, dependency=dependency,
-                      array=array, task_offset=offset, log=log_pattern(text), tasks=tasks)
+                      ntasks=first.world_size, dependency=dependency, array=array, task_offset=offset,
+                      log=log_pattern(text), tasks=tasks, allocation=first)
 
 
 def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, Experiment]]) -> PlannedJob:
@@ -263,7 +265,7 @@ def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, E
     last = len(tasks) - 1
     return PlannedJob(role=f"array 0-{last} (one at a time)", script="tasks/0_*/launch_local.sh",
                       files=tuple(f for t in tasks for f in t.files), ntasks=variants[0][1].world_size,
-                      array=f"0-{last}%1", tasks=tasks)
+                      array=f"0-{last}%1", tasks=tasks, allocation=variants[0][1])
 
 
 # ------------------------------------------------------------------------------------------------- ids and records

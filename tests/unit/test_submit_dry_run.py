@@ -249,3 +249,24 @@ def test_from_a_run_directory(cli: CliRunner, tmp_path: Path, monkeypatch: pytes
     assert json.loads(files["record.json"])["submitted_from"] == str(original)
     assert list((tmp_path / "runs").iterdir()) == [original]
     assert cli.invoke(main, ["submit", "--from", str(original), "--dry-run", "--follow"]).exit_code == 2
+
+
+def test_a_local_sweep_gets_the_gpus_and_time_its_sweep_sets(cli: CliRunner, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep's own `set` (here 4 GPUs, EP=4, 8 minutes a variant) decides the local controller's allocation,
+    not the profile it started from (2 GPUs, 1 hour): with 2 GPUs the 4 ranks of each variant would share them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    seen: dict[str, object] = {}
+
+    def submit_tasks(self: launch.ScriptLocalExecutor, tasks: list[tuple[str, str, str]]) -> object:
+        seen.update(self.parameters, tasks=len(tasks))
+        return type("Job", (), {"job_id": "4242"})()
+    monkeypatch.setattr(launch.ScriptLocalExecutor, "submit_tasks", submit_tasks)
+    sweep = tmp_path / "ep4.yaml"
+    sweep.write_text("name: ep4\nrecipe: dsv3-proxy-3l\nset: [profile.gpus_per_node=4, parallel.ep=4, "
+                     "'profile.time_limit=\"00:08:00\"']\nvariants:\n  - {name: a}\n  - {name: b}\n")
+    out = cli.invoke(main, ["submit", "--profile", "local", "--sweep", str(sweep),
+                            "--set", f"profile.output_root={tmp_path}/runs"])
+    assert out.exit_code == 0, out.output
+    assert (seen["gpus_per_node"], seen["timeout_min"], seen["tasks"]) == (4, 16, 2)
