@@ -130,7 +130,8 @@ def rule_batch(exp: Experiment) -> list[Problem]:
         return []
     if t.global_batch_size % (t.micro_batch_size * dp):
         return [Problem("training.global_batch_size", f"GBS {t.global_batch_size} is not a multiple of MBS×DP = "
-                        f"{t.micro_batch_size}×{dp}", f"use a multiple of {t.micro_batch_size * dp}")]
+                        f"{t.micro_batch_size}×{dp}", f"use a multiple of {t.micro_batch_size * dp}, or fewer "
+                        f"GPUs: DP comes from {exp.nodes} nodes × {exp.profile.gpus_per_node} GPUs (profile.nodes)")]
     return []
 
 

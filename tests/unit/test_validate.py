@@ -70,6 +70,13 @@ def test_global_batch_must_be_multiple_of_micro_batch_times_dp() -> None:
     assert "MBS×DP = 1×64" in found[0].message
 
 
+def test_a_proxy_on_a_large_profile_is_told_to_use_fewer_nodes() -> None:
+    # the 3-layer proxy (GBS 8) takes its node count from the profile: 128 nodes of h100 give DP 1024
+    [found] = problems("h100", "dsv3-proxy-3l")
+    assert found.setting == "training.global_batch_size" and "128 nodes × 8 GPUs (profile.nodes)" in found.fix
+    assert problems("h100", "dsv3-proxy-3l", "profile.nodes=1") == []
+
+
 @pytest.mark.parametrize("overrides, setting", [
     (["switches.token_dispatcher=alltoall"], "switches.deepep"),
     (["switches.deepep=false"], "switches.token_dispatcher"),
