@@ -19,10 +19,8 @@ import inspect  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from functools import partial, wraps  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Iterator, Sequence, TypeVar  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any, Callable, Iterator, Sequence  # noqa: E402
 
 from orchestrator import megatron_compat  # noqa: E402
 from orchestrator.megatron_compat import (  # noqa: E402
@@ -32,12 +30,11 @@ from orchestrator.megatron_compat import (  # noqa: E402
     unsupported_options,
 )
 from orchestrator.megatron_compat import supported_kwargs as compat_kwargs  # noqa: E402
+from orchestrator.startup import PREFIX, StartupClock, call_once_after, process_start_time  # noqa: E402,F401
 
-PREFIX = "orchestrator.train"
 EXIT_MEGATRON_MISSING = 2
 TOKENIZER_DEFAULTS = {"tokenizer_type": "GPT2BPETokenizer"}
 BATCH_KEYS = ("tokens", "labels", "loss_mask", "attention_mask", "position_ids")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class MegatronMissing(RuntimeError):
@@ -51,65 +48,6 @@ def log(message: str) -> None:
     """Print ``orchestrator.train: <message>`` on rank 0."""
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{PREFIX}: {message}", flush=True)
-
-
-def process_start_time(fallback: float) -> float:
-    """Wall-clock time this process started (Linux /proc), else ``fallback``."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        start_ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        age = uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return fallback
-    started = time.time() - max(age, 0.0)
-    return min(started, fallback)
-
-
-@dataclass
-class StartupClock:
-    """Named timestamps since the process started."""
-
-    start: float
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, name: str) -> float:
-        self.marks[name] = time.time()
-        return self.marks[name] - self.start
-
-    def span(self, first: str | None, last: str) -> float:
-        begin = self.start if first is None else self.marks[first]
-        return self.marks[last] - begin
-
-    def first_iteration_line(self) -> str:
-        return (
-            f"{PREFIX}: first iteration after {self.span(None, 'first_iteration'):.1f} s "
-            f"(imports {self.span(None, 'imported'):.1f} s, "
-            f"init {self.span('imported', 'model_start'):.1f} s, "
-            f"model build {self.span('model_start', 'model_built'):.1f} s)"
-        )
-
-    def rest_line(self) -> str:
-        return (
-            f"{PREFIX}: optimizer + data setup + iteration 1 took "
-            f"{self.span('model_built', 'first_iteration'):.1f} s"
-        )
-
-
-def call_once_after(fn: F, after_first: Callable[[], None]) -> F:
-    """Wrap ``fn`` so that ``after_first`` runs once, after its first call returns."""
-    done = False
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal done
-        result = fn(*args, **kwargs)
-        if not done:
-            done = True
-            after_first()
-        return result
-
-    return wrapper  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- Megatron side
