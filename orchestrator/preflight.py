@@ -149,7 +149,10 @@ def run(spec_path: str) -> int:
         "versions": capabilities.versions(caps), "allreduce": allreduce, "dispatcher": dispatcher,
         "megatron_args": margs,
     }
-    print(json.dumps(report, sort_keys=False), flush=True)
+    # one write() for the line and its newline: under `python -u` print() writes them apart, and the ranks that
+    # share a log file then interleave ('{...}{...}\n\n', seen in CI)
+    sys.stdout.write(json.dumps(report, sort_keys=False) + "\n")
+    sys.stdout.flush()
     return 0 if ok else 1
 
 

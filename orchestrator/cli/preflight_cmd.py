@@ -11,14 +11,31 @@ from .common import EXIT_FAILED, experiment_options, handle_config_errors, load
 from .submit import print_submission, submission_errors
 
 
+_MARK = '{"preflight"'
+_DECODER = json.JSONDecoder()
+
+
+def report_objects(line: str) -> list[dict[str, object]]:
+    """The preflight reports in one log line: anywhere in it, several when ranks' output got glued together."""
+    found, at = [], line.find(_MARK)
+    while at >= 0:
+        try:
+            obj, end = _DECODER.raw_decode(line, at)
+            found.append(obj)
+        except json.JSONDecodeError:   # cut by other output: skipped (the rank count check then names it)
+            end = at + len(_MARK)
+        at = line.find(_MARK, end)
+    return found
+
+
 def reports(rows: list[status.Row]) -> list[dict[str, object]]:
-    """The per-rank JSON lines the preflight payload printed."""
+    """The per-rank JSON reports the preflight payload printed."""
     found = []
     for row in rows:
         if not row.log:
             continue
         with open(row.log, errors="replace") as handle:
-            found += [json.loads(line) for line in handle if line.startswith('{"preflight"')]
+            found += [obj for line in handle if _MARK in line for obj in report_objects(line)]
     return sorted(found, key=lambda r: int(r.get("rank", 0)))  # type: ignore[arg-type]
 
 

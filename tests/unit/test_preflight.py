@@ -50,3 +50,42 @@ def test_single_local_rank_preflight_reports_one_json_line(tmp_path: Path) -> No
         assert "falls back to --moe-token-dispatcher-type alltoall" in r["dispatcher"]
     if not capabilities.probe_megatron_training().usable:
         assert r["megatron_args"]["message"].startswith("megatron.training not importable here")
+
+
+def test_reports_glued_together_by_ranks_sharing_a_log_are_all_read() -> None:
+    # seen in CI: two local ranks under `python -u` wrote '{...}{...}\n\n' into their shared log
+    from orchestrator.cli.preflight_cmd import report_objects
+    r0, r1 = json.dumps({"preflight": "x", "rank": 0}), json.dumps({"preflight": "x", "rank": 1})
+    assert report_objects(r0 + r1) == [{"preflight": "x", "rank": 0}, {"preflight": "x", "rank": 1}]
+    assert report_objects("[default1]:" + r1 + "\n") == [{"preflight": "x", "rank": 1}]
+    assert report_objects(r0[:20] + r1) == [{"preflight": "x", "rank": 1}]   # a cut one is skipped, not fatal
+    assert report_objects("no report here") == []
+
+
+RECORD_WRITES = """
+import sys, runpy
+class Recorder:
+    def __init__(self, inner): self.inner, self.writes = inner, []
+    def write(self, text): self.writes.append(text); return self.inner.write(text)
+    def __getattr__(self, name): return getattr(self.inner, name)
+sys.stdout = rec = Recorder(sys.stdout)
+sys.argv = ["preflight", sys.argv[1]]
+try:
+    runpy.run_module("orchestrator.preflight", run_name="__main__")
+finally:
+    print(repr([w for w in rec.writes if "preflight" in w or w == "\\n"]), file=sys.stderr)
+"""
+
+
+def test_the_report_line_and_its_newline_are_one_write(tmp_path: Path) -> None:
+    # ranks appending to one log cannot split a line written at once; under `python -u` print() makes two writes
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"name": "pf", "command": ["python3", "-m", "orchestrator.train"]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "MASTER_"))}
+    env.update(ORCH_LAUNCHER="local", MASTER_ADDR="127.0.0.1", MASTER_PORT="29733", RANK="0", WORLD_SIZE="1",
+               LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+    proc = subprocess.run([sys.executable, "-u", "-c", RECORD_WRITES, str(spec)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    writes = eval(proc.stderr.strip().splitlines()[-1])  # noqa: S307 - our own repr() of a list of str
+    [report] = [w for w in writes if w.startswith('{"preflight"')]
+    assert report.endswith("}\n") and json.loads(report)["rank"] == 0 and "\n" not in writes
