@@ -31,13 +31,12 @@ from typing import Any
 import submitit
 
 from . import plan, runs, slurm
-from .checks import InvalidSubmission, check
+from .checks import InvalidSubmission
 from .config import Experiment
-from .plan import LaunchError, Plan, PlannedFile, PlannedJob, Request, anchored, chunk_sizes, preflight_script
+from .plan import LaunchError, Plan, PlannedFile, PlannedJob, Request
 from .sweep import Sweep
 
-__all__ = ["InvalidSubmission", "LaunchError", "Submission", "anchored", "check", "chunk_sizes", "preflight_script",
-           "resubmit", "submit", "submit_run", "submit_sweep"]
+__all__ = ["InvalidSubmission", "LaunchError", "Submission", "resubmit", "submit", "submit_run", "submit_sweep"]
 
 SUBMITIT_DIR = ".submitit"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from submitit.core.utils import cloudpickle_dump
 
-from orchestrator import config, launch, render, runs, status
+from orchestrator import config, launch, plan, render, runs, status
 
 
 def _record(run_id: str = "r", **kw: object) -> runs.RunRecord:
@@ -124,9 +124,9 @@ def test_local_state_from_submitits_result_file(tmp_path: Path) -> None:
 
 
 def test_array_chunks_stay_below_max_array_size() -> None:
-    assert launch.chunk_sizes(3, 1001) == [3]
-    assert launch.chunk_sizes(3, 2) == [2, 1]
-    assert launch.chunk_sizes(2500, 1001) == [1001, 1001, 498]
+    assert plan.chunk_sizes(3, 1001) == [3]
+    assert plan.chunk_sizes(3, 2) == [2, 1]
+    assert plan.chunk_sizes(2500, 1001) == [1001, 1001, 498]
 
 
 def _exp(*overrides: str) -> config.Experiment:
@@ -136,7 +136,7 @@ def _exp(*overrides: str) -> config.Experiment:
 def test_preflight_script_calls_the_node_entry_with_preflight() -> None:
     exp = _exp()
     text = render.render(exp, "/runs/x").files["sbatch.sh"]
-    pre = launch.preflight_script(text, exp, "/runs/x")
+    pre = plan.preflight_script(text, exp, "/runs/x")
     assert "-m orchestrator.node --preflight /runs/x/job.json" in pre
     assert pre.replace(" --preflight", "") == text
 
@@ -151,7 +151,7 @@ def test_blocked_submission_creates_nothing(tmp_path: Path) -> None:
 
 def test_output_root_is_recorded_as_an_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert launch.anchored(_exp()).profile.output_root == str(tmp_path / "runs")
+    assert plan.anchored(_exp()).profile.output_root == str(tmp_path / "runs")
 
 
 def test_record_json_is_plain_json(tmp_path: Path) -> None:
