@@ -92,6 +92,10 @@ class ModelConfig:
     seq_length: int = doc(4096, "training sequence length")
     mtp_num_layers: int = doc(1, "multi-token-prediction layers (used when switches.mtp is on)")
     mtp_loss_scaling_factor: float = doc(0.1, "weight of the MTP loss")
+    rotary_scaling_factor: float = doc(40.0, "YaRN RoPE scaling factor of MLA (--rotary-scaling-factor)")
+    mscale: float = doc(1.0, "YaRN mscale of MLA (--mscale)")
+    mscale_all_dim: float = doc(1.0, "YaRN mscale over all dimensions of MLA (--mscale-all-dim)")
+    init_method_std: float = doc(0.02, "standard deviation of the weight initialisation (--init-method-std)")
 
 
 @dataclass
@@ -107,6 +111,9 @@ class ParallelConfig:
     pipeline_layout: str | None = doc("Et|(tt|)*30mL", "flexible PP layout: E embedding, t layer, m MTP, L loss")
     sequence_parallel: bool = doc(True, "sequence parallelism with TP > 1")
     distributed_optimizer: bool = doc(True, "shard optimizer states over data-parallel ranks")
+    overlap_grad_reduce: bool = doc(True, "overlap the data-parallel gradient reduce with the backward pass")
+    overlap_param_gather: bool = doc(True, "overlap the distributed optimizer's parameter all-gather with the "
+                                     "forward pass (needs overlap_grad_reduce)")
 
 
 @dataclass
@@ -119,12 +126,17 @@ class TrainingConfig:
     lr: float = doc(1.0e-4, "peak learning rate")
     min_lr: float = doc(1.0e-5, "final learning rate")
     lr_warmup_iters: int = doc(0, "warm-up steps")
+    lr_warmup_init: float = doc(0.0, "learning rate at the start of the warm-up")
+    adam_beta1: float = doc(0.9, "Adam beta1")
+    adam_beta2: float = doc(0.95, "Adam beta2 (DeepSeek-V3: 0.95; Megatron's default is 0.999)")
     weight_decay: float = doc(0.1, "weight decay")
     clip_grad: float = doc(1.0, "gradient clipping norm")
     seed: int = doc(1234, "random seed")
     data_path: list[str] = doc([], "Megatron indexed-dataset prefixes (with weights); empty = mock data")
     tokenizer_type: str = doc("NullTokenizer", "Megatron tokenizer type (HuggingFaceTokenizer for a real one)")
     tokenizer_model: str | None = doc(None, "tokenizer path or HF name for HuggingFaceTokenizer")
+    num_workers: int = doc(2, "data-loader worker processes per rank")
+    distributed_timeout_minutes: int = doc(10, "timeout of torch.distributed collectives, in minutes")
     log_interval: int = doc(1, "iterations between log lines")
     eval_interval: int = doc(1000000, "iterations between evaluations")
     eval_iters: int = doc(0, "evaluation iterations")
@@ -161,6 +173,10 @@ class Switches:
     router_padding_for_fp8: bool = doc(True, "pad the routing map for FP8 grouped GEMM")
     force_load_balancing: bool = doc(False, "force balanced routing: for benchmarks only, never for real training")
     cuda_graphs: bool = doc(False, "TE CUDA graphs of attention (--cuda-graph-impl transformer_engine)")
+    nan_check: bool = doc(False, "check every loss and gradient for NaN/Inf (Megatron's default; the seed's "
+                          "launch turns it off: --no-check-for-nan-in-loss-and-grad)")
+    flex_dispatcher_num_sms: int | None = doc(None, "SMs DeepEP's dispatch/combine kernels use "
+                                              "(--moe-flex-dispatcher-num-sms); empty = DeepEP's default (20)")
 
 
 @dataclass

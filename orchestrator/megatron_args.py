@@ -56,10 +56,12 @@ def model_flags(m: ModelConfig, mtp: bool) -> Argv:
         "--moe-shared-expert-intermediate-size", str(m.moe_shared_expert_intermediate_size),
         "--moe-router-topk", str(m.moe_router_topk), "--moe-router-num-groups", str(m.moe_router_num_groups),
         "--moe-router-group-topk", str(m.moe_router_group_topk),
-        "--moe-router-score-function", m.moe_router_score_function, "--moe-router-pre-softmax",
+        "--moe-router-score-function", m.moe_router_score_function,
         "--moe-router-topk-scaling-factor", str(m.moe_router_topk_scaling_factor),
         "--moe-router-load-balancing-type", "seq_aux_loss", "--moe-aux-loss-coeff", str(m.moe_aux_loss_coeff),
     ]
+    argv += ["--rotary-scaling-factor", _num(m.rotary_scaling_factor), "--mscale", _num(m.mscale),
+             "--mscale-all-dim", _num(m.mscale_all_dim), "--init-method-std", _num(m.init_method_std)]
     if m.q_lora_rank is not None:
         argv += ["--q-lora-rank", str(m.q_lora_rank)]
     if m.moe_router_enable_expert_bias:
@@ -80,6 +82,10 @@ def parallel_flags(p: ParallelConfig, use_layout: bool) -> Argv:
         argv.append("--sequence-parallel")
     if p.distributed_optimizer:
         argv.append("--use-distributed-optimizer")
+    if p.overlap_grad_reduce:
+        argv.append("--overlap-grad-reduce")
+    if p.overlap_param_gather:
+        argv.append("--overlap-param-gather")
     if use_layout and p.pipeline_layout:
         argv += ["--pipeline-model-parallel-layout", p.pipeline_layout]
     elif p.vpp > 1:
@@ -97,7 +103,10 @@ def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vo
         "--micro-batch-size", str(t.micro_batch_size), "--global-batch-size", str(t.global_batch_size),
         "--train-iters", str(t.train_iters), "--lr", str(t.lr), "--min-lr", str(t.min_lr),
         "--lr-decay-style", "cosine", "--lr-warmup-iters", str(t.lr_warmup_iters),
+        "--lr-warmup-init", str(t.lr_warmup_init), "--adam-beta1", str(t.adam_beta1), "--adam-beta2", str(t.adam_beta2),
         "--weight-decay", str(t.weight_decay), "--clip-grad", str(t.clip_grad), "--bf16", "--seed", str(t.seed),
+        "--transformer-impl", "transformer_engine", "--distributed-timeout-minutes", str(t.distributed_timeout_minutes),
+        "--num-workers", str(t.num_workers), "--no-create-attention-mask-in-dataloader",
         "--log-interval", str(t.log_interval), "--log-throughput", "--eval-interval", str(t.eval_interval),
         "--eval-iters", str(t.eval_iters), "--tokenizer-type", t.tokenizer_type,
     ]
@@ -137,7 +146,8 @@ def switch_flags(s: Switches) -> Argv:
     if s.fp8_param_gather:
         argv.append("--fp8-param-gather")
     if s.bf16_optimizer_states:
-        argv += ["--use-precision-aware-optimizer", "--exp-avg-dtype", "bf16", "--exp-avg-sq-dtype", "bf16"]
+        argv += ["--use-precision-aware-optimizer", "--main-grads-dtype", "fp32", "--main-params-dtype", "fp32",
+                 "--exp-avg-dtype", "bf16", "--exp-avg-sq-dtype", "bf16"]
     if s.manual_gc:
         argv += ["--manual-gc", "--manual-gc-interval", str(s.manual_gc_interval)]
     if s.ep_a2a_overlap:
@@ -154,7 +164,29 @@ def switch_flags(s: Switches) -> Argv:
         argv.append("--moe-router-force-load-balancing")
     if s.cuda_graphs:
         argv += ["--cuda-graph-impl", "transformer_engine", "--cuda-graph-modules", "attn"]
+    if not s.nan_check:
+        argv.append("--no-check-for-nan-in-loss-and-grad")
+    if s.flex_dispatcher_num_sms is not None:
+        argv += ["--moe-flex-dispatcher-num-sms", str(s.flex_dispatcher_num_sms)]
     return argv
+
+
+def overlap_env(s: Switches) -> dict[str, str]:
+    """The environment the seed's launch sets with and without EP A2A overlap (sbatch_benchmarking.sh).
+
+    With overlap: 32 device connections and 24 SMs kept free of the layer norms for the communication kernels;
+    without: one connection (ordered kernel launches) and no margin. The recipe's and profile's ``env`` win.
+    """
+    if s.ep_a2a_overlap:
+        return {"CUDA_DEVICE_MAX_CONNECTIONS": "32", "NVTE_FWD_LAYERNORM_SM_MARGIN": "24",
+                "NVTE_BWD_LAYERNORM_SM_MARGIN": "24"}
+    return {"CUDA_DEVICE_MAX_CONNECTIONS": "1", "NVTE_FWD_LAYERNORM_SM_MARGIN": "0",
+            "NVTE_BWD_LAYERNORM_SM_MARGIN": "0"}
+
+
+def _num(value: float) -> str:
+    """A float as Megatron's seed writes it: 40.0 → '40', 0.02 → '0.02'."""
+    return f"{value:g}"
 
 
 def translate(argv: Argv, target: Target) -> tuple[Argv, list[str]]:

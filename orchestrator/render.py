@@ -39,7 +39,7 @@ def shjoin(values: list[Any]) -> str:
 def sbatch_value(value: Any) -> str:
     """A value for an ``#SBATCH`` line: refused when it holds spaces, quotes, newlines or shell syntax."""
     text = str(value)
-    if not _SBATCH_SAFE.match(text):
+    if not _SBATCH_SAFE.fullmatch(text):
         raise ConfigError("#SBATCH", f"{text!r} holds characters an #SBATCH line cannot carry",
                           "use letters, digits and . , : @ % / + = - _ [ ] only")
     return text
@@ -48,7 +48,7 @@ def sbatch_value(value: Any) -> str:
 def envname(value: Any) -> str:
     """An environment variable name, refused unless it is a valid identifier."""
     text = str(value)
-    if not _ENV_NAME.match(text):
+    if not _ENV_NAME.fullmatch(text):
         raise ConfigError("env", f"{text!r} is not a valid environment variable name", "use [A-Za-z_][A-Za-z0-9_]*")
     return text
 
@@ -92,7 +92,7 @@ class Rendered:
 
 def job_env(exp: Experiment) -> dict[str, str]:
     """Recipe environment, then the cluster's (the cluster wins), refusing secrets written as values."""
-    env = {**exp.recipe.env, **exp.profile.env}
+    env = {**megatron_args.overlap_env(exp.recipe.switches), **exp.recipe.env, **exp.profile.env}
     for name in env:
         envname(name)
         if _SECRET_HINT.search(name):

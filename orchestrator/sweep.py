@@ -51,7 +51,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ConfigError("sweep.variants", "is empty", "list at least one variant")
     seen: set[str] = set()
     for i, variant in enumerate(sweep.variants):
-        if not _NAME.match(variant.name) or variant.name in seen:
+        if not _NAME.fullmatch(variant.name) or variant.name in seen:
             raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty, repeated or has odd "
                               "characters", "give each variant a unique name of letters, digits, . _ + -")
         seen.add(variant.name)

@@ -154,6 +154,11 @@ def rule_switches(exp: Experiment) -> list[Problem]:
          "set switches.fp8_blockwise=true or switches.router_padding_for_fp8=false")
     need(not s.delay_wgrad_compute or s.ep_a2a_overlap, "delay_wgrad_compute",
          "delayed wgrad needs EP A2A overlap", "set switches.ep_a2a_overlap=true or delay_wgrad_compute=false")
+    if p.overlap_param_gather and not (p.overlap_grad_reduce and p.distributed_optimizer):
+        out.append(Problem("parallel.overlap_param_gather",
+                           "overlapping the parameter gather needs overlap_grad_reduce and the distributed optimizer",
+                           "set parallel.overlap_grad_reduce=true and parallel.distributed_optimizer=true, or "
+                           "parallel.overlap_param_gather=false"))
     need(not s.bf16_optimizer_states or p.distributed_optimizer, "bf16_optimizer_states",
          "the precision-aware optimizer needs the distributed optimizer", "set parallel.distributed_optimizer=true")
     env = {**exp.recipe.env, **exp.profile.env}

@@ -93,7 +93,8 @@ def test_switches_that_need_each_other(overrides: list[str], setting: str) -> No
 
 def test_cuda_graphs_with_expandable_segments_need_nccl_graph_register_off() -> None:
     # seen on 2 x H200 (benchmarks/results/2026-11-28-h200x2): Megatron asserted this one minute into the job
-    found = problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true")
+    # the seed's environment sets NCCL_GRAPH_REGISTER=0 already (and so do the recipes): a user who turns it on again
+    found = problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true", "env.NCCL_GRAPH_REGISTER=1")
     assert settings(found) == ["switches.cuda_graphs"] and "--set env.NCCL_GRAPH_REGISTER=0" in str(found[0])
     assert problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true", "env.NCCL_GRAPH_REGISTER=0") == []
 

@@ -17,8 +17,8 @@ set -euo pipefail
 echo "orchestrator: job ${SLURM_JOB_ID} on ${SLURM_JOB_NODELIST} (restart ${SLURM_RESTART_COUNT:-0})"
 # The recipe's and the cluster's environment (also applied per rank by the node entry from job.json).
 export CUDA_DEVICE_MAX_CONNECTIONS=32
-export NVTE_FWD_LAYERNORM_SM_MARGIN=0
-export NVTE_BWD_LAYERNORM_SM_MARGIN=0
+export NVTE_FWD_LAYERNORM_SM_MARGIN=24
+export NVTE_BWD_LAYERNORM_SM_MARGIN=24
 export NVTE_ALLOW_NONDETERMINISTIC_ALGO=1
 export NVTE_FUSED_ATTN=1
 export NVTE_NORM_FWD_USE_CUDNN=1
@@ -26,7 +26,9 @@ export NVTE_NORM_BWD_USE_CUDNN=1
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 export NCCL_NVLS_ENABLE=0
 export NCCL_DEBUG=WARN
-export TORCH_NCCL_AVOID_RECORD_STREAMS=1
+export TORCH_NCCL_AVOID_RECORD_STREAMS=0
+export NCCL_GRAPH_REGISTER=0
+export PYTHONWARNINGS=ignore
 export NCCL_MNNVL_ENABLE=1
 export NCCL_CUMEM_ENABLE=1
 # WANDB_API_KEY is passed through from the submitting environment when set (never written here).
