@@ -25,7 +25,7 @@ from pathlib import Path
 from orchestrator import logparse
 from orchestrator.sweep import load_sweep
 
-SWEEP = "sweeps/proxy-ablation.yaml"
+SWEEP = os.environ.get("COMPARE_SWEEP", "sweeps/proxy-ablation.yaml")
 
 
 def variant_overrides(name: str) -> list[str]:

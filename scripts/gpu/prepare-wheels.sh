@@ -6,12 +6,14 @@
 #   .gpu/c1 .. c5  the 276 MB transformer-engine-cu13 2.20.2 core wheel cut in five parts
 #                  (c1-c4 60,000,000 bytes each, c5 the rest), so that one part plus the working tree
 #                  stays under the device tool's 64 MiB per call; c5 is small enough to travel with .gpu/w
+#   .gpu/x/        submitit, cloudpickle, click, jinja2, markupsafe, pyyaml (the toolkit's own needs; carried with c1)
 #   .gpu/core/     the whole core wheel (not carried)
 # Usage: bash scripts/gpu/prepare-wheels.sh [path/to/transformer_engine_torch-2.20.2-cp312-cp312-linux_x86_64.whl]
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 
 TE_TORCH_WHEEL=${1:-/work/shared/gpu/wheels/transformer_engine_torch-2.20.2-cp312-cp312-linux_x86_64.whl}
+DEEPEP_WHEEL=${DEEPEP_WHEEL:-/work/shared/gpu/wheels/deep_ep-1.2.1-cp312-cp312-linux_x86_64.whl}
 CORE=transformer_engine_cu13-2.20.2-py3-none-manylinux_2_28_x86_64.whl
 CORE_SHA256=30063d3699e779cce63617c3458804f7a504ce8279f2749c98313db9daae273e
 PART_BYTES=60000000
@@ -23,6 +25,12 @@ mkdir -p .gpu/w .gpu/core
   megatron-core==0.19.2 transformer-engine==2.20.2 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \
   typing-inspection==0.4.5 typing-extensions==4.16.0 nvdlfw-inspect==0.2.2 nvidia-cudnn-frontend==1.32.0
 cp "$TE_TORCH_WHEEL" .gpu/w/
+# DeepEP v1.2.1 built on such a machine against its torch (scripts/gpu/build-deepep.sh rebuilds it elsewhere)
+cp "$DEEPEP_WHEEL" .gpu/w/
+# What the toolkit itself needs there and the GPU image may lack: small, carried with .gpu/c1 as .gpu/x
+mkdir -p .gpu/x
+"${PIP[@]}" --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  --platform any -d .gpu/x submitit==1.5.4 cloudpickle==3.1.2 click==8.3.1 jinja2==3.1.6 markupsafe==3.0.3 pyyaml==6.0.3
 
 if ! echo "$CORE_SHA256  .gpu/core/$CORE" | sha256sum -c --quiet 2>/dev/null; then
   "${PIP[@]}" --platform manylinux_2_28_x86_64 -d .gpu/core transformer-engine-cu13==2.20.2
@@ -40,5 +48,5 @@ rmdir .gpu/parts
 echo "$CORE_SHA256" > .gpu/c5/te-core.sha256
 
 echo "prepare-wheels: done"
-du -sh .gpu/w .gpu/c1 .gpu/c2 .gpu/c3 .gpu/c4 .gpu/c5
+du -sh .gpu/w .gpu/x .gpu/c1 .gpu/c2 .gpu/c3 .gpu/c4 .gpu/c5
 ls .gpu/w

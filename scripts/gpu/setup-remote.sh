@@ -35,7 +35,7 @@ echo "$CORE_SHA256  $tmp/$CORE" | sha256sum -c --quiet
 
 # The image's typing-extensions may predate what pydantic 2.14 needs (>= 4.16): bring ours only then.
 wheels=()
-for whl in .gpu/w/*.whl; do
+for whl in .gpu/w/*.whl .gpu/x/*.whl; do
   case $(basename "$whl") in
     transformer_engine_torch-*) ;;  # unzipped below: pip --target skips it once transformer_engine/ exists
     typing_extensions-*)
@@ -61,6 +61,10 @@ rm -rf "$SITE.partial"
 rm -rf "$SITE.partial/transformer_engine/jax"
 rm -rf "$SITE"
 mv "$SITE.partial" "$SITE"
+# DeepEP: usable, or exactly why not (the node entry falls back to alltoall, loudly, when it is not)
+PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c 'import torch
+from orchestrator.capabilities import probe_deepep
+print("setup-remote:", probe_deepep().describe())' || true
 "$PYTHON" -m compileall -q -j 0 "$SITE" >/dev/null 2>&1 || true  # first imports then read .pyc
 
 {
