@@ -51,7 +51,7 @@ def summary(lines: list[str], first: int) -> list[str]:
         out.append(f"no iteration >= {first} in the log")
     peaks = [float(m["mb"]) for m in (MEMORY.search(line) for line in lines) if m]
     if peaks:
-        out.append(f"max allocated (rank-0 reports): {max(peaks) / 1024:.1f} GB")
+        out.append(f"max allocated (rank-0 reports): {max(peaks) * 2**20 / 1e9:.1f} GB ({max(peaks) / 1024:.1f} GiB)")
     return out
 
 
