@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from .. import runs, slurm
+from ..submit import run_records
+from ..submit.backends import slurm
 from .common import EXIT_FAILED, fail, job_selection_options, select_job
 
 
-def _targets(record: runs.RunRecord, job: str | None) -> list[str]:
+def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:
     ids = record.job_ids
     if job is None:
         return ids

@@ -10,10 +10,11 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from .. import runs, status
+from ..submit import run_records
+from ..observe import status
 
-from ..config import Experiment, load_experiment
-from ..typed import ConfigError
+from ..spec.config import Experiment, load_experiment
+from ..spec.typed import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,11 +83,11 @@ def job_selection_options(func: F) -> F:
 
 
 def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
-               task: str | None) -> tuple[Path, runs.RunRecord, str | None]:
+               task: str | None) -> tuple[Path, run_records.RunRecord, str | None]:
     """The run directory, its record and the job id the selection options name (one line + exit 2 if none)."""
     try:
-        run_dir = runs.resolve_run(run, root or status.default_root())
-        record = runs.load_record(run_dir)
-        return run_dir, record, runs.task_job_id(record, task) if task is not None else job
-    except runs.RunError as exc:
+        run_dir = run_records.resolve_run(run, root or status.default_root())
+        record = run_records.load_record(run_dir)
+        return run_dir, record, run_records.task_job_id(record, task) if task is not None else job
+    except run_records.RunError as exc:
         fail(f"{verb}: {exc} (fix: pass a run directory or --root)")

@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
-from ..config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
-from ..typed import field_doc
+from ..spec.config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
+from ..spec.typed import field_doc
 from .common import handle_config_errors
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from .. import launch, plan, runs, status
-from ..sweep import load_sweep
+from ..submit import launch, plan, run_records
+from ..observe import status
+from ..spec.sweep import load_sweep
 from .common import EXIT_FAILED, fail, handle_config_errors, load, print_files
-from .validate_cmd import report_problems
+from .validate import report_problems
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def submission_errors() -> Iterator[None]:
     except launch.InvalidSubmission as exc:
         report_problems(exc.problems)
         raise SystemExit(2) from exc
-    except (launch.LaunchError, runs.RunError) as exc:
+    except (launch.LaunchError, run_records.RunError) as exc:
         fail(str(exc), EXIT_FAILED)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import binding
+from orchestrator.node import binding
 
 SMI_OUT = "00000000:1B:00.0\n00000000:43:00.0\n00000000:52:00.0\n00000000:61:00.0\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.config import load_profile
-from orchestrator.runsh import render_run_sh
+from orchestrator.spec.config import load_profile
+from orchestrator.submit.run_script import render_run_sh
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -95,7 +95,7 @@ def test_python_dash_m_and_exit_code() -> None:
 def test_recipes_explain_documents_every_switch(cli: CliRunner) -> None:
     import dataclasses
 
-    from orchestrator.config import Switches
+    from orchestrator.spec.config import Switches
     out = cli.invoke(main, ["recipes", "--explain", "deepseek-v3"])
     assert out.exit_code == 0
     for f in dataclasses.fields(Switches):

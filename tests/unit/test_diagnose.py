@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.diagnose import diagnose_file, diagnose_lines, diagnose_slurm_state
+from orchestrator.observe.diagnose import diagnose_file, diagnose_lines, diagnose_slurm_state
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
 

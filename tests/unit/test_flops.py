@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.flops import (DEEPSEEK_V3, ModelShape, flops_per_iteration, flops_per_token, moe_layer_pattern,
-                                pad_vocab, tflops_from_tokens, tflops_per_gpu, tokens_per_s_per_gpu)
-from orchestrator.logparse import parse_file
+from orchestrator.observe.flops import (DEEPSEEK_V3, ModelShape, flops_per_iteration, flops_per_token,
+                                        moe_layer_pattern, pad_vocab, tflops_from_tokens,
+                                        tflops_per_gpu, tokens_per_s_per_gpu)
+from orchestrator.observe.logparse import parse_file
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
 OK_LOGS = sorted(LOGS.glob("ok_*.log"))

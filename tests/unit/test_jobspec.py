@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import jobspec
+from orchestrator.node import jobspec
 
 ARCH_EXAMPLE = {
     "name": "dsv3-proxy-3l",

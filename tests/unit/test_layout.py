@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.layout import LayoutError, check, expand, parse
+from orchestrator.spec.layout import LayoutError, check, expand, parse
 
 
 def test_guide_layout_has_32_stages_61_layers_one_mtp() -> None:

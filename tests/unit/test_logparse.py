@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import logrecords
-from orchestrator.logparse import follow, parse_file, parse_files, parse_lines, steady_state
+from orchestrator.observe import logrecords
+from orchestrator.observe.logparse import follow, parse_file, parse_files, parse_lines, steady_state
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
 BF16 = LOGS / "ok_bf16_alltoall_ep2.log"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator import capabilities, preflight
+from orchestrator.node import capabilities, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_single_local_rank_preflight_reports_one_json_line(tmp_path: Path) -> No
 
 def test_reports_glued_together_by_ranks_sharing_a_log_are_all_read() -> None:
     # seen in CI: two local ranks under `python -u` wrote '{...}{...}\n\n' into their shared log
-    from orchestrator.cli.preflight_cmd import report_objects
+    from orchestrator.cli.preflight import report_objects
     r0, r1 = json.dumps({"preflight": "x", "rank": 0}), json.dumps({"preflight": "x", "rank": 1})
     assert report_objects(r0 + r1) == [{"preflight": "x", "rank": 0}, {"preflight": "x", "rank": 1}]
     assert report_objects("[default1]:" + r1 + "\n") == [{"preflight": "x", "rank": 1}]
@@ -71,7 +71,7 @@ class Recorder:
 sys.stdout = rec = Recorder(sys.stdout)
 sys.argv = ["preflight", sys.argv[1]]
 try:
-    runpy.run_module("orchestrator.preflight", run_name="__main__")
+    runpy.run_module("orchestrator.node.preflight", run_name="__main__")
 finally:
     print(repr([w for w in rec.writes if "preflight" in w or w == "\\n"]), file=sys.stderr)
 """

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config import Experiment, load_experiment
-from orchestrator.render import render
-from orchestrator.typed import ConfigError
+from orchestrator.spec.config import Experiment, load_experiment
+from orchestrator.submit.render import render
+from orchestrator.spec.typed import ConfigError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RUN_DIR = "/runs/golden"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.cli.report_cmd import report
-from orchestrator.report import Row, ablation_step, build_report, find_logs, find_variants, order_rows, plot, table
+from orchestrator.cli.report import report
+from orchestrator.observe.report import (Row, ablation_step, build_report, find_logs, find_variants, order_rows,
+                                         plot, table)
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
 BF16 = LOGS / "ok_bf16_alltoall_ep2.log"

@@ -9,37 +9,39 @@ from pathlib import Path
 import pytest
 from submitit.core.utils import cloudpickle_dump
 
-from orchestrator import config, launch, plan, render, runs, status
+from orchestrator.spec import config
+from orchestrator.submit import launch, plan, render, run_records
+from orchestrator.observe import status
 
 
-def _record(run_id: str = "r", **kw: object) -> runs.RunRecord:
+def _record(run_id: str = "r", **kw: object) -> run_records.RunRecord:
     base = dict(run_id=run_id, kind="single", backend="slurm", profile={"name": "p"}, recipe={"name": "r"},
                 overrides=[], command=["python3"], env={}, versions={}, files=[])
     base.update(kw)
-    return runs.RunRecord(**base)  # type: ignore[arg-type]
+    return run_records.RunRecord(**base)  # type: ignore[arg-type]
 
 
 def test_run_directories_are_new_every_time(tmp_path: Path) -> None:
-    made = {runs.new_run_dir(tmp_path / "runs", "dsv3 proxy/3l") for _ in range(20)}
+    made = {run_records.new_run_dir(tmp_path / "runs", "dsv3 proxy/3l") for _ in range(20)}
     assert len(made) == 20
     for path in made:
         assert path.name.startswith("dsv3-proxy-3l-") and (path / "logs").is_dir()
 
 
 def test_records_are_written_once_and_read_back(tmp_path: Path) -> None:
-    rec = _record(jobs=[runs.JobEntry(job_id="12", role="run", script="sbatch.sh")],
-                  tasks=[runs.TaskEntry(index=0, variant="a", dir="tasks/0_0", job_id="12_0")])
-    runs.write_record(tmp_path, rec)
-    with pytest.raises(runs.RunError, match="never overwritten"):
-        runs.write_record(tmp_path, rec)
-    back = runs.load_record(tmp_path)
+    rec = _record(jobs=[run_records.JobEntry(job_id="12", role="run", script="sbatch.sh")],
+                  tasks=[run_records.TaskEntry(index=0, variant="a", dir="tasks/0_0", job_id="12_0")])
+    run_records.write_record(tmp_path, rec)
+    with pytest.raises(run_records.RunError, match="never overwritten"):
+        run_records.write_record(tmp_path, rec)
+    back = run_records.load_record(tmp_path)
     assert back.jobs[0].job_id == "12" and back.tasks[0].variant == "a" and back.job_ids == ["12"]
     assert back.created
 
 
 def test_secrets_are_redacted() -> None:
     env = {"WANDB_API_KEY": "k", "HF_TOKEN": "t", "MY_PASSWORD": "p", "NCCL_IB_TIMEOUT": "19"}
-    assert runs.redact_env(env) == {"WANDB_API_KEY": "<redacted>", "HF_TOKEN": "<redacted>",
+    assert run_records.redact_env(env) == {"WANDB_API_KEY": "<redacted>", "HF_TOKEN": "<redacted>",
                                     "MY_PASSWORD": "<redacted>", "NCCL_IB_TIMEOUT": "19"}
 
 
@@ -47,13 +49,13 @@ def test_runs_are_found_by_path_id_or_newest(tmp_path: Path) -> None:
     old, new = tmp_path / "a-run", tmp_path / "b-run"
     for d in (old, new):
         d.mkdir()
-        runs.write_record(d, _record(d.name))
+        run_records.write_record(d, _record(d.name))
     os.utime(old / "record.json", (1, 1))
-    assert runs.resolve_run(None, tmp_path) == new.resolve()
-    assert runs.resolve_run("a-run", tmp_path) == old.resolve()
-    assert runs.resolve_run(str(old), "/nonexistent") == old.resolve()
-    with pytest.raises(runs.RunError, match="no run 'zzz'"):
-        runs.resolve_run("zzz", tmp_path)
+    assert run_records.resolve_run(None, tmp_path) == new.resolve()
+    assert run_records.resolve_run("a-run", tmp_path) == old.resolve()
+    assert run_records.resolve_run(str(old), "/nonexistent") == old.resolve()
+    with pytest.raises(run_records.RunError, match="no run 'zzz'"):
+        run_records.resolve_run("zzz", tmp_path)
 
 
 def test_logs_of_a_job_or_array_task(tmp_path: Path) -> None:
@@ -61,9 +63,9 @@ def test_logs_of_a_job_or_array_task(tmp_path: Path) -> None:
     (tmp_path / "tasks" / "0_1" / "logs").mkdir(parents=True)
     for rel in ("logs/x_12.log", "logs/x_112.log", "tasks/0_1/logs/s_20_1.log"):
         (tmp_path / rel).write_text("")
-    assert [p.name for p in runs.logs_of_job(tmp_path, "12")] == ["x_12.log"]
-    assert [p.name for p in runs.logs_of_job(tmp_path, "20_1")] == ["s_20_1.log"]
-    assert len(runs.log_files(tmp_path)) == 3
+    assert [p.name for p in run_records.logs_of_job(tmp_path, "12")] == ["x_12.log"]
+    assert [p.name for p in run_records.logs_of_job(tmp_path, "20_1")] == ["s_20_1.log"]
+    assert len(run_records.log_files(tmp_path)) == 3
 
 
 CASCADE = """orchestrator: job 7 on n[1-2] (restart 0)
@@ -155,5 +157,5 @@ def test_output_root_is_recorded_as_an_absolute_path(tmp_path: Path, monkeypatch
 
 
 def test_record_json_is_plain_json(tmp_path: Path) -> None:
-    runs.write_record(tmp_path, _record(env=runs.redact_env({"HF_TOKEN": "x"})))
+    run_records.write_record(tmp_path, _record(env=run_records.redact_env({"HF_TOKEN": "x"})))
     assert json.loads((tmp_path / "record.json").read_text())["env"] == {"HF_TOKEN": "<redacted>"}

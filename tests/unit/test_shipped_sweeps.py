@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_experiment
-from orchestrator.sweep import expand, load_sweep
-from orchestrator.validate import blocking, validate
+from orchestrator.spec.config import load_experiment
+from orchestrator.spec.sweep import expand, load_sweep
+from orchestrator.submit.validate import blocking, validate
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from orchestrator import slurm
+from orchestrator.submit.backends import slurm
 
 SACCT = """\
 8|8|RUNNING|0:0|00:00:01|n1

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestrator import launch, runs, slurm
+from orchestrator.submit import launch, run_records
+from orchestrator.submit.backends import slurm
 from orchestrator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -30,7 +31,7 @@ def no_submission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for target, name in ((launch.TemplateSlurmExecutor, "submit_script"), (launch.ScriptLocalExecutor, "submit_script"),
                          (launch.ScriptLocalExecutor, "submit_tasks")):
         monkeypatch.setattr(target, name, refuse)
-    monkeypatch.setattr(runs, "new_run_dir", refuse)
+    monkeypatch.setattr(run_records, "new_run_dir", refuse)
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.chdir(tmp_path)
 

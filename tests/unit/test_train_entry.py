@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator import megatron_compat as compat
-from orchestrator import train
-from orchestrator.megatron_compat import MakefileAction
+from orchestrator.node import megatron_compat as compat
+from orchestrator.node import train
+from orchestrator.node.megatron_compat import MakefileAction
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_ARGS = ["--num-layers", "3", "--moe-grouped-gemm", "--bf16"]
@@ -162,7 +162,7 @@ def test_prepare_combines_both_fixes(tmp_path: Path) -> None:
 def test_importing_the_entry_pulls_in_neither_megatron_nor_login_side_packages() -> None:
     heavy = ("torch", "megatron", "jinja2", "click", "submitit")
     result = run_python(
-        "import sys, orchestrator.train; print(sorted(m for m in sys.argv[1:] if m in sys.modules))", *heavy
+        "import sys, orchestrator.node.train; print(sorted(m for m in sys.argv[1:] if m in sys.modules))", *heavy
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -244,7 +244,7 @@ def test_first_iteration_line_reports_the_startup_phases() -> None:
 
 def test_process_start_time_is_before_the_module_was_imported() -> None:
     result = run_python(
-        "import time; t0 = time.time(); from orchestrator import train; "
+        "import time; t0 = time.time(); from orchestrator.node import train; "
         "print(train.process_start_time(t0) <= t0, t0 - train.process_start_time(t0) < 60)"
     )
     assert result.returncode == 0, result.stderr

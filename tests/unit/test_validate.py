@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.config import load_experiment
-from orchestrator.validate import Problem, blocking, validate
+from orchestrator.spec.config import load_experiment
+from orchestrator.submit.validate import Problem, blocking, validate
 
 ACCOUNT = "profile.account=acct"
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, megatron_args, resources
-from .config import Experiment
-from .typed import ConfigError
+from .. import __version__
+from ..spec import megatron_args, resources
+from ..spec.config import Experiment
+from ..spec.typed import ConfigError
 
 SECRET_NAMES = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "NGC_API_KEY")
 _SECRET_HINT = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.IGNORECASE)

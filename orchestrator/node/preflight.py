@@ -1,7 +1,7 @@
 """The preflight payload, run per rank by ``python -m orchestrator.node --preflight SPEC``.
 
 The node entry has already mapped the task variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT ...)
-and bound the rank; it runs ``python -m orchestrator.preflight SPEC`` as its child. Each rank then
+and bound the rank; it runs ``python -m orchestrator.node.preflight SPEC`` as its child. Each rank then
 
 1. joins a real torch.distributed group (NCCL when this node has usable GPUs, else gloo on CPU),
 2. all-reduces ``rank + 1`` and checks the sum equals n(n+1)/2; gathers every rank's host name,
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator import capabilities, jobspec, node
+from orchestrator.node import capabilities, entry, jobspec
 
 RENDEZVOUS_TIMEOUT_S = int(os.environ.get("ORCH_PREFLIGHT_TIMEOUT_S", "120"))
 
@@ -64,7 +64,7 @@ def check_gpus(torch: Any, local_world_size: int) -> dict[str, Any]:
     return report
 
 
-def allreduce_check(torch: Any, dist_env: node.DistEnv, use_cuda: bool) -> dict[str, Any]:
+def allreduce_check(torch: Any, dist_env: entry.DistEnv, use_cuda: bool) -> dict[str, Any]:
     """Join the group, all-reduce rank+1, gather host names; never raises."""
     import torch.distributed as dist
 
@@ -78,7 +78,7 @@ def allreduce_check(torch: Any, dist_env: node.DistEnv, use_cuda: bool) -> dict[
         value = torch.tensor([float(dist_env.rank + 1)], device="cuda" if use_cuda else "cpu")
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         hosts: list[Any] = [None] * dist_env.world_size
-        dist.all_gather_object(hosts, node.host_name(os.environ))
+        dist.all_gather_object(hosts, entry.host_name(os.environ))
         dist.barrier()
         dist.destroy_process_group()
     except Exception as exc:  # noqa: BLE001 - a failed rendezvous is a reported check, not a crash
@@ -92,7 +92,7 @@ def allreduce_check(torch: Any, dist_env: node.DistEnv, use_cuda: bool) -> dict[
 
 def _train_args_provider() -> Any:
     try:
-        from orchestrator import train  # the bundled entry may add its own arguments
+        from orchestrator.node import train  # the bundled entry may add its own arguments
     except Exception:  # noqa: BLE001 - train imports megatron; absent or broken means no extra args
         return None
     return getattr(train, "extra_args_provider", None)
@@ -103,7 +103,7 @@ def validate_megatron_args(args: list[str], training: capabilities.Capability) -
     if not training.usable:
         return {"checked": False, "ok": None, "message": training.reason}
     saved_argv = sys.argv
-    sys.argv = ["orchestrator.preflight", *args]
+    sys.argv = ["orchestrator.node.preflight", *args]
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -121,7 +121,7 @@ def validate_megatron_args(args: list[str], training: capabilities.Capability) -
 
 
 def dispatcher_report(spec: jobspec.JobSpec, deepep: capabilities.Capability) -> tuple[list[str], str]:
-    command, warning = node.effective_command(spec, deepep.usable, deepep.reason)
+    command, warning = entry.effective_command(spec, deepep.usable, deepep.reason)
     if warning:
         return command, f"DeepEP requested but unusable ({deepep.reason}): falls back to {' '.join(command[-2:])}"
     return command, "as requested"
@@ -131,7 +131,7 @@ def run(spec_path: str) -> int:
     import torch
 
     spec = jobspec.load(spec_path)
-    dist_env = node.detect(os.environ)
+    dist_env = entry.detect(os.environ)
     caps = capabilities.probe_all()
     use_cuda = torch.cuda.is_available() and torch.cuda.device_count() > 0
     gpus = check_gpus(torch, dist_env.local_world_size)
@@ -144,7 +144,7 @@ def run(spec_path: str) -> int:
     ok = bool(allreduce.get("ok")) and bool(gpus.get("ok")) and margs["ok"] is not False
     report = {
         "preflight": spec.name, "ok": ok, "rank": dist_env.rank, "world_size": dist_env.world_size,
-        "local_rank": dist_env.local_rank, "host": node.host_name(os.environ), "launcher": dist_env.launcher,
+        "local_rank": dist_env.local_rank, "host": entry.host_name(os.environ), "launcher": dist_env.launcher,
         "binding": os.environ.get("ORCH_BINDING", "unknown"), "gpus": gpus,
         "versions": capabilities.versions(caps), "allreduce": allreduce, "dispatcher": dispatcher,
         "megatron_args": margs,
@@ -159,7 +159,7 @@ def run(spec_path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python -m orchestrator.preflight SPEC_PATH (normally run by orchestrator.node --preflight)",
+        print("usage: python -m orchestrator.node.preflight SPEC_PATH (normally run by orchestrator.node --preflight)",
               file=sys.stderr)
         return 2
     return run(args[0])

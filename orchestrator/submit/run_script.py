@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import ClusterProfile
+from ..spec.config import ClusterProfile
 from .render import render_template
-from .typed import ConfigError
+from ..spec.typed import ConfigError
 
 
 
@@ -107,7 +107,7 @@ def check_required(profile: ClusterProfile) -> None:
 
 def training_blocker(gpus: int) -> str | None:
     """Why the proxy cannot train on this machine (None when it can): GPUs and megatron.training are needed."""
-    from .megatron_check import available
+    from ..node.megatron_check import available
     if not available():
         return "megatron.training is not importable here (megatron-core >= 0.17 on Python >= 3.12 ships it)"
     try:

@@ -30,11 +30,12 @@ from typing import Any
 
 import submitit
 
-from . import plan, runs, slurm
+from . import plan, run_records
+from .backends import slurm
 from .checks import InvalidSubmission
-from .config import Experiment
+from ..spec.config import Experiment
 from .plan import LaunchError, Plan, PlannedFile, PlannedJob, Request
-from .sweep import Sweep
+from ..spec.sweep import Sweep
 
 __all__ = ["InvalidSubmission", "LaunchError", "Submission", "resubmit", "submit", "submit_run", "submit_sweep"]
 
@@ -44,7 +45,7 @@ SUBMITIT_DIR = ".submitit"
 @dataclass
 class Submission:
     run_dir: Path
-    record: runs.RunRecord
+    record: run_records.RunRecord
     jobs: list[Any] = field(default_factory=list)     # submitit Job objects, in submission order
 
 
@@ -84,9 +85,9 @@ def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
     controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
     worst = 0
     for index, (script, log_dir, name) in enumerate(tasks):
-        (Path(script).parent / runs.TASK_STARTED).write_text(f"{time.time():.3f}\n")
+        (Path(script).parent / run_records.TASK_STARTED).write_text(f"{time.time():.3f}\n")
         code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
-        (Path(script).parent / runs.TASK_EXIT).write_text(f"{code}\n")
+        (Path(script).parent / run_records.TASK_EXIT).write_text(f"{code}\n")
         worst = worst or code
     return worst
 
@@ -152,7 +153,7 @@ def submit(request: Request) -> Submission:
     request = plan.prepare(request)
     size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
     plan.make_plan(request, plan.dry_run_dir(request.exp.profile.output_root, request.name), size)  # render errors
-    run_dir = runs.new_run_dir(request.exp.profile.output_root, request.name)          # surface before this exists
+    run_dir = run_records.new_run_dir(request.exp.profile.output_root, request.name)   # surface before this exists
     return _execute(plan.make_plan(request, str(run_dir), size), run_dir)
 
 
@@ -194,7 +195,7 @@ def _execute(p: Plan, run_dir: Path) -> Submission:
         jobs.append(handle)
         ids.append(str(handle.job_id))
         for task in job.tasks:
-            _write(run_dir, plan.task_record(p, task, ids[-1], runs.now_iso()))
+            _write(run_dir, plan.task_record(p, task, ids[-1], run_records.now_iso()))
     record = plan.run_record(p, ids, plan.top_level(written))
     return _finish(run_dir, record, jobs, error)
 
@@ -217,14 +218,14 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
 
 
 def _write(run_dir: Path, file: PlannedFile) -> str:
-    runs.write_new(run_dir / file.path, file.text, file.mode)
+    run_records.write_new(run_dir / file.path, file.text, file.mode)
     return file.path
 
 
-def _finish(run_dir: Path, record: runs.RunRecord, jobs: list[Any], error: Exception | None) -> Submission:
+def _finish(run_dir: Path, record: run_records.RunRecord, jobs: list[Any], error: Exception | None) -> Submission:
     if error is not None:
         record.error = str(error)
-    runs.write_record(run_dir, record)
+    run_records.write_record(run_dir, record)
     if error is not None:
         raise LaunchError(f"{error} (run directory {run_dir}, record.json lists what was submitted)") from error
     return Submission(run_dir, record, jobs)

@@ -1,7 +1,8 @@
 """Megatron's own argument validation, run on a rendered argument list without a GPU or a process group.
 
-``python -m orchestrator.megatron_check --world-size N -- ARG...`` prints one JSON line ``{"ok": ..., "error": ...}``
-and exits 0 when Megatron accepts the arguments, 1 when it rejects them, 3 when megatron.training is missing.
+``python -m orchestrator.node.megatron_check --world-size N -- ARG...`` prints one JSON line
+``{"ok": ..., "error": ...}`` and exits 0 when Megatron accepts the arguments, 1 when it rejects them, 3 when
+megatron.training is missing.
 The login side runs it in a subprocess (Megatron imports torch and mutates global state); the preflight payload
 runs it inside the job, where megatron-core is installed.
 """

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import logparse, runs, slurm
+from . import logparse
+from ..submit import run_records
+from ..submit.backends import slurm
 
 _SKIP_ERROR = ("[orchestrator.", "WARNING:")
 FAILED_STATES = frozenset(slurm.TERMINAL_STATES - {"COMPLETED"})
@@ -146,10 +148,10 @@ def local_state(run_dir: Path, job_id: str) -> slurm.JobState:
     return slurm.JobState(job_id, "CANCELLED", source="local")
 
 
-def local_task_state(run_dir: Path, task: runs.TaskEntry) -> slurm.JobState:
+def local_task_state(run_dir: Path, task: run_records.TaskEntry) -> slurm.JobState:
     """State of one task of a local sweep: its exit status file, else what its controller is doing."""
-    exit_file = run_dir / task.dir / runs.TASK_EXIT
-    started = _started_at(run_dir / task.dir / runs.TASK_STARTED)
+    exit_file = run_dir / task.dir / run_records.TASK_EXIT
+    started = _started_at(run_dir / task.dir / run_records.TASK_STARTED)
     if exit_file.exists():
         code = int(exit_file.read_text().strip() or 1)
         elapsed = int(exit_file.stat().st_mtime - started) if started else None
@@ -159,7 +161,7 @@ def local_task_state(run_dir: Path, task: runs.TaskEntry) -> slurm.JobState:
     if controller.state != "RUNNING":
         return slurm.JobState(task.job_id, "CANCELLED", source="local")
     if started is None:   # runs made before TASK_STARTED existed: a log means the task began
-        return slurm.JobState(task.job_id, "RUNNING" if runs.logs_of_job(run_dir, task.job_id) else "PENDING",
+        return slurm.JobState(task.job_id, "RUNNING" if run_records.logs_of_job(run_dir, task.job_id) else "PENDING",
                               source="local")
     return slurm.JobState(task.job_id, "RUNNING", elapsed_s=int(time.time() - started), source="local")
 
@@ -172,7 +174,7 @@ def _started_at(path: Path) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------------- rows
-def _wanted(record: runs.RunRecord) -> list[tuple[str, str]]:
+def _wanted(record: run_records.RunRecord) -> list[tuple[str, str]]:
     """(job id, part label) of every row of a run."""
     if record.kind == "array":
         return [(t.job_id, t.variant) for t in record.tasks]
@@ -183,7 +185,7 @@ def _wanted(record: runs.RunRecord) -> list[tuple[str, str]]:
 
 def collect(run_dirs: Iterable[Path]) -> list[Row]:
     """Rows of every run, with one scheduler query for all Slurm jobs."""
-    loaded = [(Path(d), runs.load_record(d)) for d in run_dirs]
+    loaded = [(Path(d), run_records.load_record(d)) for d in run_dirs]
     slurm_ids = [j.job_id for _d, r in loaded if r.backend == "slurm" for j in r.jobs]
     states = slurm.job_states(slurm_ids) if slurm_ids else {}
     rows = []
@@ -198,7 +200,7 @@ def collect(run_dirs: Iterable[Path]) -> list[Row]:
                 state = states.get(job_id) or slurm.JobState(job_id, "UNKNOWN", source="none")
             row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
                       elapsed_s=state.elapsed_s, nodes=state.nodes)
-            rows.append(_describe_logs(row, runs.logs_of_job(run_dir, job_id), state.derived_exit_code))
+            rows.append(_describe_logs(row, run_records.logs_of_job(run_dir, job_id), state.derived_exit_code))
         if record.error:
             rows.append(Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error))
     return rows

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .. import launch, status
+from ..submit import launch
+from ..observe import status
 from .common import EXIT_FAILED, experiment_options, handle_config_errors, load
 from .submit import print_submission, submission_errors
 

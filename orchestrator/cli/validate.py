@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..checks import all_problems
-from ..megatron_args import build
-from ..validate import Problem, blocking
+from ..submit.checks import all_problems
+from ..spec.megatron_args import build
+from ..submit.validate import Problem, blocking
 from .common import EXIT_INVALID, experiment_options, handle_config_errors, load
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import report as report_mod
+from ..observe import report as report_mod
 from .common import fail
 
 

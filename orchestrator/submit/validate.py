@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import layout as layout_mod
-from .config import Experiment
-from .megatron_args import time_limit_minutes
+from ..spec import layout as layout_mod
+from ..spec.config import Experiment
+from ..spec.megatron_args import time_limit_minutes
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
 

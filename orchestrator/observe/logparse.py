@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .jobspec import DEEPEP_FALLBACK_WARNING
+from ..node.jobspec import DEEPEP_FALLBACK_WARNING
 from .logrecords import (_DENSE_LINE_BYTES, _ELAPSED, _LINE_RE, _MEM_NEEDLE, IterationRecord, MemoryReport, Piece,
                          _latest_by_iteration, _memory_reports, _records)
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from .. import render as render_mod
-from ..checks import all_problems
-from ..config import Experiment
-from ..plan import dry_run_dir as placeholder_run_dir
-from ..runsh import render_run_sh
+from ..submit import render as render_mod
+from ..submit.checks import all_problems
+from ..spec.config import Experiment
+from ..submit.plan import dry_run_dir as placeholder_run_dir
+from ..submit.run_script import render_run_sh
 from .common import experiment_options, fail, handle_config_errors, load, print_files
-from .validate_cmd import report_problems
+from .validate import report_problems
 
 
 @click.command("render")

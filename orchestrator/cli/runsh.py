@@ -12,15 +12,15 @@ from pathlib import Path
 
 import click
 
-from ..checks import all_problems
-from ..config import Experiment, load_experiment
-from ..runsh import check_required, overrides_from_env, training_blocker
+from ..submit.checks import all_problems
+from ..spec.config import Experiment, load_experiment
+from ..submit.run_script import check_required, overrides_from_env, training_blocker
 from .common import handle_config_errors, print_files
-from .preflight_cmd import preflight
-from .render_cmd import dry_run_dir, render_with_warnings
-from .status_cmd import status_cmd
+from .preflight import preflight
+from .render import dry_run_dir, render_with_warnings
+from .status import status_cmd
 from .submit import submit
-from .validate_cmd import report_problems
+from .validate import report_problems
 
 LOCAL_TRAIN_ITERS = "training.train_iters=10"
 NEXT_STEPS = """

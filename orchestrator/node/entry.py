@@ -33,8 +33,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import binding as binding_mod
-from orchestrator import jobspec
+from orchestrator.node import binding as binding_mod
+from orchestrator.node import jobspec
 
 PORT_BASE = 20000
 PORT_SPAN = 10000
@@ -295,7 +295,7 @@ def log(message: str) -> None:
 def prepare(spec: jobspec.JobSpec, environ: Mapping[str, str]) -> tuple[DistEnv, binding_mod.Binding,
                                                                           dict[str, str], list[str]]:
     """Rank mapping, binding (applied), child env and command, logging one binding line and any warnings."""
-    from orchestrator import capabilities   # imported here: probing DeepEP imports torch
+    from orchestrator.node import capabilities  # imported here: probing DeepEP imports torch
 
     dist = detect(environ)
     env, missing = child_env(environ, spec, dist)
@@ -334,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"error: {exc}")
         return 2
     if args.preflight:
-        spec = replace(spec, command=(sys.executable, "-u", "-m", "orchestrator.preflight",
+        spec = replace(spec, command=(sys.executable, "-u", "-m", "orchestrator.node.preflight",
                                       str(Path(args.spec).resolve())))
     _dist, _bound, env, command = prepare(spec, os.environ)
     try:

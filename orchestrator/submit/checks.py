@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 
-from . import megatron_args
-from .config import Experiment
-from .megatron_check import available as megatron_available
+from ..spec import megatron_args
+from ..spec.config import Experiment
+from ..node.megatron_check import available as megatron_available
 from .validate import Problem, blocking, validate
 
 
@@ -17,7 +17,7 @@ def megatron_own_check(exp: Experiment, timeout_s: float = 120.0) -> Problem | N
     if not megatron_available():
         return None
     argv = megatron_args.build(exp, "/tmp/orchestrator-check").argv
-    cmd = [sys.executable, "-m", "orchestrator.megatron_check", "--world-size", str(exp.world_size), "--", *argv]
+    cmd = [sys.executable, "-m", "orchestrator.node.megatron_check", "--world-size", str(exp.world_size), "--", *argv]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:

@@ -6,19 +6,21 @@ from pathlib import Path
 
 import click
 
-from .. import runs, slurm, status
+from ..submit import run_records
+from ..submit.backends import slurm
+from ..observe import status
 from .common import EXIT_FAILED, fail
 
 
 def run_dirs(selected: tuple[str, ...], root: Path, show_all: bool) -> list[Path]:
     if selected:
-        return [runs.resolve_run(s, root) for s in selected]
+        return [run_records.resolve_run(s, root) for s in selected]
     if show_all:
-        found = runs.find_runs(root)
+        found = run_records.find_runs(root)
         if not found:
-            raise runs.RunError(f"no runs under {root.resolve()}")
+            raise run_records.RunError(f"no runs under {root.resolve()}")
         return found
-    return [runs.resolve_run(None, root)]
+    return [run_records.resolve_run(None, root)]
 
 
 @click.command("status")
@@ -39,7 +41,7 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
             rows = status.follow(dirs, interval_s=interval, on_change=shown)
         else:
             rows = status.collect(dirs)
-    except runs.RunError as exc:
+    except run_records.RunError as exc:
         fail(f"status: {exc} (fix: pass a run directory or --root)")
     except slurm.SlurmError as exc:
         fail(f"status: {exc}", EXIT_FAILED)

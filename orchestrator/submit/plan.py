@@ -23,11 +23,13 @@ from typing import Any
 
 import submitit
 
-from . import __version__, render, runs, slurm
+from .. import __version__
+from . import render, run_records
+from .backends import slurm
 from .checks import check
-from .config import ClusterProfile, Experiment, Recipe
-from .sweep import Sweep, Variant, expand, same_allocation
-from .typed import ConfigError, from_dict, to_dict
+from ..spec.config import ClusterProfile, Experiment, Recipe
+from ..spec.sweep import Sweep, Variant, expand, same_allocation
+from ..spec.typed import ConfigError, from_dict, to_dict
 
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"
@@ -302,22 +304,22 @@ def top_level(paths: list[str]) -> list[str]:
     return [p for p in paths if "/" not in p]
 
 
-def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") -> runs.RunRecord:
+def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") -> run_records.RunRecord:
     """``record.json`` of a plan whose first ``len(ids)`` jobs were submitted with these ids."""
     req, exp, spec = plan.request, plan.request.exp, plan.first.spec
-    record = runs.RunRecord(
+    record = run_records.RunRecord(
         run_id=Path(plan.run_dir).name, kind=req.kind, backend=exp.profile.scheduler,
         profile={"name": exp.profile.name, "resolved": to_dict(exp.profile)},
         recipe={"name": exp.recipe.name, "resolved": to_dict(exp.recipe)},
         overrides=list(req.overrides), command=[] if req.sweep else list(spec.get("command", [])),
-        env=runs.redact_env(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
+        env=run_records.redact_env(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
         files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
         created=created)
     for job, job_id_ in zip(plan.jobs, ids):
-        record.jobs.append(runs.JobEntry(job_id=job_id_, role=job.role, script=job.script,
+        record.jobs.append(run_records.JobEntry(job_id=job_id_, role=job.role, script=job.script,
                                          dependency=fill(job.dependency, ids) if job.dependency else None,
                                          array=job.array, task_offset=job.task_offset, log=fill(job.log, ids)))
-        record.tasks += [runs.TaskEntry(index=t.index, variant=t.variant.name, dir=t.dir,
+        record.tasks += [run_records.TaskEntry(index=t.index, variant=t.variant.name, dir=t.dir,
                                         job_id=f"{job_id_}_{t.task}", overrides=list(t.variant.set))
                          for t in job.tasks]
     return record
@@ -328,14 +330,14 @@ def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> 
     data = {"run_id": Path(plan.run_dir).name, "index": task.index, "variant": task.variant.name,
             "description": task.variant.description, "job_id": f"{array_job}_{task.task}",
             "overrides": list(task.variant.set), "command": task.spec["command"],
-            "env": runs.redact_env(dict(task.spec["env"])), "created": created}
-    return PlannedFile(f"{task.dir}/{runs.RECORD}", runs.record_text(data))
+            "env": run_records.redact_env(dict(task.spec["env"])), "created": created}
+    return PlannedFile(f"{task.dir}/{run_records.RECORD}", run_records.record_text(data))
 
 
 # ------------------------------------------------------------------------------------------------- again / dry run
 def request_from_record(run_dir: str | Path) -> Request:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
-    old = runs.load_record(run_dir)
+    old = run_records.load_record(run_dir)
     exp = Experiment(from_dict(ClusterProfile, old.profile["resolved"], "profile"),
                      from_dict(Recipe, old.recipe["resolved"], "recipe"))
     origin = str(Path(run_dir).resolve())
@@ -378,4 +380,4 @@ def preview(plan: Plan) -> list[PlannedFile]:
         files += job.files
         files += [task_record(plan, t, array_job, CREATED_PLACEHOLDER) for t in job.tasks]
     record = run_record(plan, ids, top_level([f.path for f in files]), CREATED_PLACEHOLDER)
-    return files + [PlannedFile(runs.RECORD, runs.record_text(record))]
+    return files + [PlannedFile(run_records.RECORD, run_records.record_text(record))]

@@ -1,0 +1,1 @@
+"""Where jobs run: Slurm (sbatch/sacct/scancel) and the local machine."""
