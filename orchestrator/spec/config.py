@@ -42,7 +42,7 @@ class ClusterProfile:
     partition: str | None = doc(None, "Slurm partition (#SBATCH --partition)")
     qos: str | None = doc(None, "Slurm QoS (#SBATCH --qos)")
     reservation: str | None = doc(None, "Slurm reservation (#SBATCH --reservation)")
-    nodes: int = doc(1, "nodes per job unless the recipe asks for a number")
+    nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)")
     gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU")
     gpu_request: Literal["gpus-per-node", "gres", "none"] = doc(
         "gpus-per-node", "how GPUs are requested: --gpus-per-node=N, --gres=gpu:N, or not at all")
@@ -169,7 +169,8 @@ class Recipe:
 
     name: str = doc("", "recipe name")
     description: str = doc("", "one line shown by `orchestrator recipes`")
-    nodes: int | None = doc(None, "nodes this recipe needs; empty = the profile's")
+    nodes: int | None = doc(None, "nodes this recipe is built for: validation refuses another profile.nodes; "
+                             "empty = any")
     model: ModelConfig = nested(ModelConfig, "the network's shape")
     parallel: ParallelConfig = nested(ParallelConfig, "how the model is split over GPUs")
     training: TrainingConfig = nested(TrainingConfig, "batch, schedule, data and output")
@@ -186,7 +187,8 @@ class Experiment:
 
     @property
     def nodes(self) -> int:
-        return self.recipe.nodes or self.profile.nodes
+        """Nodes per job: always the profile's (``recipe.nodes`` is checked against it by validation)."""
+        return self.profile.nodes
 
     @property
     def world_size(self) -> int:

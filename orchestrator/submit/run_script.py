@@ -31,7 +31,7 @@ class RunVar:
 RUN_VARS: tuple[RunVar, ...] = (
     RunVar("PROFILE", "", "cluster profile: orchestrator profiles lists them"),
     RunVar("RECIPE", "", "recipe; empty = the profile's default_recipe (orchestrator recipes lists them)"),
-    RunVar("NNODES", "nodes", "nodes; empty = the recipe's", raw=True),
+    RunVar("NNODES", "profile.nodes", "nodes per job; empty = the profile's", raw=True),
     RunVar("ACCOUNT", "profile.account", "Slurm account"),
     RunVar("PARTITION", "profile.partition", "Slurm partition"),
     RunVar("TIME_LIMIT", "profile.time_limit", "wall-clock limit per job, HH:MM:SS"),

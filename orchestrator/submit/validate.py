@@ -43,9 +43,13 @@ def rule_resources(exp: Experiment) -> list[Problem]:
     prof, out = exp.profile, []
     if exp.nodes < 1 or prof.gpus_per_node < 1:
         out.append(Problem("nodes/gpus_per_node", f"{exp.nodes} nodes × {prof.gpus_per_node} GPUs", "use at least 1 of each"))
+    if exp.recipe.nodes is not None and exp.recipe.nodes != prof.nodes:
+        out.append(Problem("nodes", f"recipe {exp.recipe.name} is built for {exp.recipe.nodes} nodes but profile "
+                           f"{prof.name} gives {prof.nodes}", f"--set profile.nodes={exp.recipe.nodes}, or "
+                           f"--set nodes=null to run the recipe on {prof.nodes} nodes"))
     if prof.scheduler == "local" and exp.nodes != 1:
         out.append(Problem("nodes", f"the local profile runs on this machine only, not {exp.nodes} nodes",
-                           "set nodes=1 or use a Slurm profile"))
+                           "set profile.nodes=1 or use a Slurm profile"))
     if prof.segment and exp.nodes % prof.segment:
         out.append(Problem("profile.segment", f"{exp.nodes} nodes are not whole segments of {prof.segment}",
                            f"use a multiple of {prof.segment} nodes"))

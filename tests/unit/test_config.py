@@ -74,7 +74,7 @@ def test_overrides_are_type_checked(override: str, message: str) -> None:
 
 
 def test_overrides_reach_profile_and_recipe() -> None:
-    exp = load_experiment("h100", "deepseek-v3", ["parallel.pp=4", "profile.partition=p1", "nodes=2",
+    exp = load_experiment("h100", "deepseek-v3", ["parallel.pp=4", "profile.partition=p1", "profile.nodes=2",
                                                   "switches.recompute_modules=[mlp]"])
     assert exp.recipe.parallel.pp == 4 and exp.profile.partition == "p1"
     assert exp.nodes == 2 and exp.world_size == 16 and exp.recipe.switches.recompute_modules == ["mlp"]

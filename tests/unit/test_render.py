@@ -25,8 +25,11 @@ CASES = {
 }
 
 
+NODES = {"gb200-nvl72": ["profile.nodes=128"]}   # the recipe's 128 nodes (the profile's 18 would be refused)
+
+
 def golden_experiment(profile: str) -> Experiment:
-    return load_experiment(profile, CASES[profile], ["profile.megatron_version=0.19.2"])
+    return load_experiment(profile, CASES[profile], ["profile.megatron_version=0.19.2", *NODES.get(profile, [])])
 
 
 @pytest.mark.parametrize("profile", sorted(CASES))

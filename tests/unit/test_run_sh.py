@@ -27,7 +27,8 @@ def test_dry_run_with_defaults_renders_the_local_proxy(tmp_path: Path) -> None:
 def test_dry_run_with_filled_variables(tmp_path: Path) -> None:
     out = run_sh(tmp_path, DRY_RUN="1", PROFILE="h100-eos", ACCOUNT="llm-pretrain", NNODES="64",
                  CONTAINER_MOUNTS="/lustre/data:/data,/lustre/ckpt:/ckpt", DATA_PATH="1.0 /data/a_text 1.0 /data/b_text",
-                 WANDB_PROJECT="dsv3", WANDB_API_KEY="sekrit-77", EXTRA_SET="parallel.ep=32 training.train_iters=10")
+                 WANDB_PROJECT="dsv3", WANDB_API_KEY="sekrit-77",
+                 EXTRA_SET="nodes=64 parallel.ep=32 training.train_iters=10")
     assert out.returncode == 0, out.stderr
     script = out.stdout.split("===== sbatch.sh =====")[1]
     assert "#SBATCH --account=llm-pretrain" in script and "#SBATCH --nodes=64" in script
@@ -50,7 +51,7 @@ def test_missing_required_variable_names_it(tmp_path: Path) -> None:
 
 def test_bad_variable_is_refused_before_anything_runs(tmp_path: Path) -> None:
     out = run_sh(tmp_path, DRY_RUN="1", NNODES="two")
-    assert out.returncode == 2 and "recipe.nodes: expected an integer" in out.stderr
+    assert out.returncode == 2 and "profile.nodes: expected an integer" in out.stderr
 
 
 def test_first_readme_command_runs_the_local_preflight(tmp_path: Path) -> None:

@@ -20,23 +20,34 @@ def settings(found: list[Problem]) -> list[str]:
 
 @pytest.mark.parametrize("profile, recipe", [
     ("h100-eos", "deepseek-v3"), ("h100", "deepseek-v3"), ("h200", "deepseek-v3"),
-    ("h100", "dsv3-proxy-14l"), ("local", "dsv3-proxy-3l"), ("local-slurm", "dsv3-proxy-3l"),
+    ("h100-profile.nodes=1", "dsv3-proxy-14l"), ("local", "dsv3-proxy-3l"), ("local-slurm", "dsv3-proxy-3l"),
 ])
 def test_shipped_combinations_are_valid(profile: str, recipe: str) -> None:
-    assert problems(profile, recipe) == []
+    profile, _, nodes = profile.partition("-profile.nodes=")
+    assert problems(profile, recipe, *([f"profile.nodes={nodes}"] if nodes else [])) == []
+
+
+def test_nodes_live_in_the_profile_and_a_recipe_only_checks_them() -> None:
+    # --set profile.nodes=16 on h100-eos used to render --nodes=128 (the recipe won); now it is refused
+    found = problems("h100-eos", "deepseek-v3", "profile.nodes=16")[0]
+    assert str(found) == ("error: nodes: recipe deepseek-v3 is built for 128 nodes but profile h100-eos gives 16 "
+                          "(fix: --set profile.nodes=128, or --set nodes=null to run the recipe on 16 nodes)")
+    exp = load_experiment("h100-eos", "deepseek-v3", [ACCOUNT, "profile.nodes=16", "nodes=null"])
+    assert exp.nodes == 16 and exp.world_size == 128
+    assert problems("h100", "dsv3-proxy-14l")[0].setting == "nodes"   # built for 1 node, h100 gives 128
 
 
 def test_gb200_segments_and_expert_parallelism() -> None:
-    assert settings(problems("gb200-nvl72", "deepseek-v3")) == ["profile.segment"]  # 128 nodes, segments of 18
+    assert settings(problems("gb200-nvl72", "deepseek-v3", "profile.nodes=128")) == ["profile.segment"]  # of 18
     # 576 GPUs: EP64 × PP8 = 512 does not divide them, and GBS 8192 does not split over DP 36
-    found = problems("gb200-nvl72", "deepseek-v3", "nodes=144")
+    found = problems("gb200-nvl72", "deepseek-v3", "profile.nodes=144", "nodes=null")
     assert settings(found) == ["parallel.ep", "training.global_batch_size"]
-    assert problems("gb200-nvl72", "deepseek-v3", "nodes=144", "parallel.ep=8",
+    assert problems("gb200-nvl72", "deepseek-v3", "profile.nodes=144", "nodes=null", "parallel.ep=8",
                     "training.global_batch_size=8208") == []
 
 
 def test_world_size_must_hold_tp_cp_pp() -> None:
-    found = problems("h100", "deepseek-v3", "nodes=3")
+    found = problems("h100", "deepseek-v3", "profile.nodes=3", "nodes=null")
     assert "parallel.tp/cp/pp" in settings(found)
     assert "world size 24 (3 nodes × 8 GPUs)" in str(found[0])
 
