@@ -27,6 +27,7 @@ from .. import __version__
 from . import render, run_records
 from .backends import slurm
 from .checks import check
+from ..spec import secret_names
 from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, same_allocation
 from ..spec.typed import ConfigError, from_dict, to_dict
@@ -312,7 +313,7 @@ def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") 
         profile={"name": exp.profile.name, "resolved": to_dict(exp.profile)},
         recipe={"name": exp.recipe.name, "resolved": to_dict(exp.recipe)},
         overrides=list(req.overrides), command=[] if req.sweep else list(spec.get("command", [])),
-        env=run_records.redact_env(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
+        env=secret_names.redact(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
         files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
         created=created)
     for job, job_id_ in zip(plan.jobs, ids):
@@ -330,7 +331,7 @@ def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> 
     data = {"run_id": Path(plan.run_dir).name, "index": task.index, "variant": task.variant.name,
             "description": task.variant.description, "job_id": f"{array_job}_{task.task}",
             "overrides": list(task.variant.set), "command": task.spec["command"],
-            "env": run_records.redact_env(dict(task.spec["env"])), "created": created}
+            "env": secret_names.redact(dict(task.spec["env"])), "created": created}
     return PlannedFile(f"{task.dir}/{run_records.RECORD}", run_records.record_text(data))
 
 

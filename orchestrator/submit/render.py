@@ -17,12 +17,10 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..spec import megatron_args, resources
+from ..spec import megatron_args, resources, secret_names
 from ..spec.config import Experiment
 from ..spec.typed import ConfigError
 
-SECRET_NAMES = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "NGC_API_KEY")
-_SECRET_HINT = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
 
@@ -96,7 +94,7 @@ def job_env(exp: Experiment) -> dict[str, str]:
     env = {**exp.recipe.env, **exp.profile.env}
     for name in env:
         envname(name)
-        if _SECRET_HINT.search(name):
+        if secret_names.is_secret(name):
             raise ConfigError(f"env.{name}", "looks like a secret and would be written into rendered files",
                               f"remove it and export {name} in your shell: it is passed through by name")
     return env
@@ -108,7 +106,7 @@ def job_spec(exp: Experiment, run_dir: str, args: megatron_args.MegatronArgs) ->
         "name": exp.recipe.name,
         "command": megatron_args.entry_command(exp) + args.argv,
         "env": job_env(exp),
-        "env_passthrough": list(SECRET_NAMES),
+        "env_passthrough": list(secret_names.PASSTHROUGH),
         "bindpcie": exp.profile.bindpcie_path or None,
         "gpus_per_node": exp.profile.gpus_per_node,
         "megatron_path": exp.profile.megatron_path or None,

@@ -24,8 +24,6 @@ TASK_EXIT = "exit_status"
 TASK_STARTED = "started_at"
 """Written into a local sweep task's directory when that task has ended: its exit status."""
 FORMAT = 1
-REDACTED = "<redacted>"
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
@@ -87,11 +85,6 @@ class RunRecord:
 
 def now_iso() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def redact_env(env: dict[str, str]) -> dict[str, str]:
-    """Values of secret-looking names replaced by ``<redacted>``."""
-    return {k: (REDACTED if _SECRET_NAME.search(k) else v) for k, v in env.items()}
 
 
 def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:

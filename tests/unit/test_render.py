@@ -93,10 +93,11 @@ def test_sbatch_directive_values_are_refused_or_kept_whole(value: str) -> None:
     assert f"#SBATCH --account={value}\n" in text and not any(c.isspace() for c in value)
 
 
-def test_secret_in_profile_env_is_refused() -> None:
+@pytest.mark.parametrize("name", ["WANDB_API_KEY", "S3_CREDENTIALS"])   # the record redacts exactly these names
+def test_secret_in_profile_env_is_refused(name: str) -> None:
     exp = golden_experiment("h100")
-    exp = replace(exp, profile=replace(exp.profile, env={"WANDB_API_KEY": "abc123"}))
-    with pytest.raises(ConfigError, match="env.WANDB_API_KEY: looks like a secret.*export WANDB_API_KEY"):
+    exp = replace(exp, profile=replace(exp.profile, env={name: "abc123"}))
+    with pytest.raises(ConfigError, match=f"env.{name}: looks like a secret.*export {name}"):
         render(exp, RUN_DIR)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from submitit.core.utils import cloudpickle_dump
 
-from orchestrator.spec import config
+from orchestrator.spec import config, secret_names
 from orchestrator.submit import launch, plan, render, run_records
 from orchestrator.observe import status
 
@@ -41,7 +41,7 @@ def test_records_are_written_once_and_read_back(tmp_path: Path) -> None:
 
 def test_secrets_are_redacted() -> None:
     env = {"WANDB_API_KEY": "k", "HF_TOKEN": "t", "MY_PASSWORD": "p", "NCCL_IB_TIMEOUT": "19"}
-    assert run_records.redact_env(env) == {"WANDB_API_KEY": "<redacted>", "HF_TOKEN": "<redacted>",
+    assert secret_names.redact(env) == {"WANDB_API_KEY": "<redacted>", "HF_TOKEN": "<redacted>",
                                     "MY_PASSWORD": "<redacted>", "NCCL_IB_TIMEOUT": "19"}
 
 
@@ -157,5 +157,5 @@ def test_output_root_is_recorded_as_an_absolute_path(tmp_path: Path, monkeypatch
 
 
 def test_record_json_is_plain_json(tmp_path: Path) -> None:
-    run_records.write_record(tmp_path, _record(env=run_records.redact_env({"HF_TOKEN": "x"})))
+    run_records.write_record(tmp_path, _record(env=secret_names.redact({"HF_TOKEN": "x"})))
     assert json.loads((tmp_path / "record.json").read_text())["env"] == {"HF_TOKEN": "<redacted>"}
