@@ -111,7 +111,8 @@ def parse_tasks_per_node(text: str) -> list[int]:
 
 
 def master_port(job_id: str | int) -> int:
-    """The rendezvous port of a job: 20000 + job_id % 10000 (outside the ephemeral range)."""
+    """The rendezvous port of a job: 20000 + job_id % 10000 (outside the ephemeral range). The one formula: the
+    local back-end passes a number derived from the run directory."""
     return PORT_BASE + int(job_id) % PORT_SPAN
 
 

@@ -19,6 +19,7 @@ import jinja2
 from .. import __version__
 from ..spec import megatron_args, resources, secret_names
 from ..spec.config import Experiment
+from ..node.entry import master_port
 from ..spec.typed import ConfigError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -139,11 +140,6 @@ def node_command(exp: Experiment, run_dir: str) -> list[str]:
     return [exp.profile.python, "-u", "-m", "orchestrator.node", f"{run_dir}/job.json"]
 
 
-def master_port(run_dir: str) -> int:
-    """A stable port for the local back-end, outside the ephemeral range."""
-    return 20000 + zlib.crc32(run_dir.encode()) % 10000
-
-
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
            dependency: str | None = None, extra_sbatch: dict[str, str] | None = None) -> Rendered:
     """Render every file of one job for ``run_dir`` (which need not exist yet)."""
@@ -159,6 +155,7 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
             env_passthrough=spec["env_passthrough"], srun_flags=srun_flags(exp), **common)
     else:
         files["launch_local.sh"] = render_template("launch_local.sh.j2", world_size=exp.world_size,
-                                                   master_port=master_port(run_dir), **common)
+                                                   master_port=master_port(zlib.crc32(run_dir.encode())),
+                                                   **common)
     return Rendered(files, args, spec)
 
