@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import diagnose, flops, logparse
+from . import diagnose, flops, logparse, tables
 
 LOG_SUFFIXES = (".log", ".out")
 """Files directly in a run directory that are logs; everything under ``logs/`` is a log too."""
@@ -182,12 +182,7 @@ def table(rows: Sequence[Row]) -> str:
     cells = [[r.name, r.state, r.iterations, _fmt(r.tflops_per_gpu, ".1f"), _fmt(r.tokens_per_s_per_gpu, ".0f"),
               _fmt(r.iter_ms, ".1f"), _fmt(r.max_allocated_gb, ".1f"), _fmt(r.final_lm_loss, ".4g"),
               r.dispatcher or "-", r.diagnosis.name if r.diagnosis else ""] for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(COLUMNS)]
-    right = {3, 4, 5, 6, 7}
-    lines = ["  ".join(h.rjust(w) if i in right else h.ljust(w) for i, (h, w) in enumerate(zip(COLUMNS, widths)))]
-    lines += ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cell, widths)))
-              for cell in cells]
-    lines = [line.rstrip() for line in lines]
+    lines = [tables.table(COLUMNS, cells, right={3, 4, 5, 6, 7})]
     for r in rows:
         if r.diagnosis:
             where = f" [log line {r.diagnosis.line}]" if r.diagnosis.line else ""
@@ -197,7 +192,7 @@ def table(rows: Sequence[Row]) -> str:
 
 def to_json(rows: Sequence[Row]) -> str:
     """The rows as a JSON list (loss curves included)."""
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    return tables.to_json(rows)
 
 
 def plot(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:

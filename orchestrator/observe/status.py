@@ -8,15 +8,14 @@ failed, the last error line of its log is shown.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import logparse
+from . import logparse, tables
 from ..submit import run_records
 from ..submit.backends import slurm
 
@@ -218,17 +217,15 @@ def _elapsed(seconds: int | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
+    """One line per row under the column headers; the error column is not padded."""
     cells = [[r.run, r.job_id, r.part, r.state, "-" if r.exit_code is None else str(r.exit_code),
               _elapsed(r.elapsed_s), r.nodes or "-", r.progress or "-", r.error or ""] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(COLUMNS)]
-    widths[-1] = len(COLUMNS[-1])
-    lines = ["  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
-    return "\n".join(lines)
+    return tables.table(COLUMNS, cells, free_last=True)
 
 
 def to_json(rows: list[Row]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    """The rows as a JSON list."""
+    return tables.to_json(rows)
 
 
 def follow(run_dirs: list[Path], interval_s: float = 2.0, timeout_s: float | None = None,
