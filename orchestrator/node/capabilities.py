@@ -45,7 +45,8 @@ def _dist_version(*dists: str) -> str | None:
     return None
 
 
-def _find(module: str) -> bool:
+def module_found(module: str) -> bool:
+    """Whether ``module`` can be imported here, found without importing it: the one importability probe."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -76,7 +77,7 @@ def probe_torch() -> Capability:
 def _probe_package(name: str, dists: tuple[str, ...], module: str, deep_module: str, deep: bool) -> Capability:
     """Found (cheap, no import) or, with ``deep``, imported; the version from the distribution or the module."""
     version = _dist_version(*dists)
-    if not _find(module):
+    if not module_found(module):
         return Capability(name, False, version, "not installed")
     if not deep:
         return Capability(name, True, version, "found, not imported")
@@ -98,9 +99,9 @@ def probe_megatron_core(deep: bool = False) -> Capability:
 def probe_megatron_training() -> Capability:
     """megatron.training ships in the megatron-core wheel from 0.17 (Python >= 3.12) or in a Megatron-LM checkout."""
     core = _dist_version("megatron-core", "megatron_core")
-    if not _find("megatron"):
+    if not module_found("megatron"):
         return Capability("megatron.training", False, None, "megatron not installed")
-    if not _find("megatron.training"):
+    if not module_found("megatron.training"):
         return Capability("megatron.training", False, core,
                           f"megatron.training not importable here (megatron-core {core or 'not installed'})")
     return Capability("megatron.training", True, core)
@@ -108,7 +109,7 @@ def probe_megatron_training() -> Capability:
 
 def probe_deepep() -> Capability:
     version = _dist_version("deep_ep", "deep-ep")
-    if not _find("deep_ep"):
+    if not module_found("deep_ep"):
         return Capability("deep_ep", False, version, "deep_ep is not installed")
     deep_ep, why = _import("deep_ep")
     if deep_ep is None:

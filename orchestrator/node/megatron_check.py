@@ -3,33 +3,35 @@
 ``python -m orchestrator.node.megatron_check --world-size N -- ARG...`` prints one JSON line
 ``{"ok": ..., "error": ...}`` and exits 0 when Megatron accepts the arguments, 1 when it rejects them, 3 when
 megatron.training is missing.
-The login side runs it in a subprocess (Megatron imports torch and mutates global state); the preflight payload
-runs it inside the job, where megatron-core is installed.
+The one harness for Megatron's argument check: the login side runs it in a subprocess (Megatron imports torch and
+mutates global state), the preflight payload calls ``check`` inside the job, where megatron-core is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
 import sys
 from typing import Any
 
+from orchestrator.node.capabilities import module_found
+
 
 def available() -> bool:
     """Whether megatron.training can be imported here (megatron-core >= 0.17 ships it)."""
-    try:
-        return importlib.util.find_spec("megatron.training") is not None
-    except ModuleNotFoundError:
-        return False
+    return module_found("megatron.training")
 
 
-def check(argv: list[str], world_size: int) -> dict[str, Any]:
-    """Parse and validate ``argv`` with Megatron's parser for ``world_size`` ranks; never raises."""
-    os.environ.update(WORLD_SIZE=str(world_size), RANK="0", LOCAL_RANK="0")
+def check(argv: list[str], world_size: int | None = None) -> dict[str, Any]:
+    """Parse and validate ``argv`` with Megatron's parser (and build its TransformerConfig); never raises.
+
+    ``world_size``: the ranks to validate for, set as WORLD_SIZE (rank 0); None keeps the process's own (preflight).
+    """
+    if world_size is not None:
+        os.environ.update(WORLD_SIZE=str(world_size), RANK="0", LOCAL_RANK="0")
     saved = sys.argv
     sys.argv = ["pretrain_gpt.py", *argv]
     noise = io.StringIO()

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from orchestrator.node.capabilities import module_found
+
 PREFIX = "orchestrator.train"
 NO_GRAD_ACCUM_FUSION = "--no-gradient-accumulation-fusion"
 APEX_FUSED_WGRAD_MODULE = "fused_weight_gradient_mlp_cuda"
@@ -185,14 +187,6 @@ def megatron_datasets_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def module_available(name: str) -> bool:
-    """True if ``name`` can be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def ensure_datasets_makefile(datasets_dir: Path | None) -> MakefilePlan:
     """Look at the folder, decide, and write the Makefile where that is the plan."""
     plan = plan_datasets_makefile(
@@ -217,7 +211,7 @@ def ensure_datasets_makefile(datasets_dir: Path | None) -> MakefilePlan:
 def prepare(argv: Sequence[str], datasets_dir: Path | None = None) -> CompatReport:
     """Apply every fix: the argv to hand Megatron, lines to print, and the make decision."""
     grad = fix_gradient_accumulation_fusion(
-        argv, fused_wgrad_available=module_available(APEX_FUSED_WGRAD_MODULE)
+        argv, fused_wgrad_available=module_found(APEX_FUSED_WGRAD_MODULE)
     )
     plan = ensure_datasets_makefile(datasets_dir if datasets_dir is not None else megatron_datasets_dir())
     messages = list(grad.messages) + ([plan.message] if plan.message else [])
@@ -263,7 +257,7 @@ def dataset_config_kwargs(args: Any, config_fields: Iterable[str]) -> dict[str, 
 
 def megatron_training_problem() -> str | None:
     """Why ``megatron.training`` cannot be imported here, found without importing it (None: it can)."""
-    if module_available("megatron.training"):
+    if module_found("megatron.training"):
         return None
     try:
         version = importlib.metadata.version("megatron-core")

@@ -15,9 +15,7 @@ and bound the rank; it runs ``python -m orchestrator.node.preflight SPEC`` as it
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import io
 import json
 import os
 import sys
@@ -25,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.node import capabilities, entry, jobspec
+from orchestrator.node import capabilities, entry, jobspec, megatron_check
 
 RENDEZVOUS_TIMEOUT_S = int(os.environ.get("ORCH_PREFLIGHT_TIMEOUT_S", "120"))
 
@@ -90,33 +88,14 @@ def allreduce_check(torch: Any, dist_env: entry.DistEnv, use_cuda: bool) -> dict
     return report
 
 
-def _train_args_provider() -> Any:
-    try:
-        from orchestrator.node import train  # the bundled entry may add its own arguments
-    except Exception:  # noqa: BLE001 - train imports megatron; absent or broken means no extra args
-        return None
-    return getattr(train, "extra_args_provider", None)
-
-
 def validate_megatron_args(args: list[str], training: capabilities.Capability) -> dict[str, Any]:
-    """Megatron's own parse_args + validate_args on ``args``; {"checked", "ok", "message"}."""
+    """Megatron's own argument check (``megatron_check.check``, the harness validate uses) on ``args``;
+    {"checked", "ok", "message"}."""
     if not training.usable:
         return {"checked": False, "ok": None, "message": training.reason}
-    saved_argv = sys.argv
-    sys.argv = ["orchestrator.node.preflight", *args]
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            from megatron.training.arguments import parse_args, validate_args
-            parsed = parse_args(extra_args_provider=_train_args_provider())
-            validate_args(parsed, {})
-    except SystemExit as exc:
-        lines = [ln for ln in captured.getvalue().splitlines() if ln.strip()]
-        return {"checked": True, "ok": False, "message": (lines[-1] if lines else f"exit {exc.code}")}
-    except Exception as exc:  # noqa: BLE001 - whatever Megatron raises is what it rejects
-        return {"checked": True, "ok": False, "message": f"{type(exc).__name__}: {exc}"}
-    finally:
-        sys.argv = saved_argv
+    result = megatron_check.check(args)
+    if not result["ok"]:
+        return {"checked": True, "ok": False, "message": result["error"]}
     return {"checked": True, "ok": True, "message": "accepted by megatron.training.arguments.validate_args"}
 
 
