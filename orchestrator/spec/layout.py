@@ -79,6 +79,12 @@ def _repeat(text: str, pos: int) -> tuple[int, int]:
     return int(text[pos + 1:end]), end
 
 
+def in_force(text: str | None, flexible: bool) -> str | None:
+    """The layout Megatron is given: ``parallel.pipeline_layout`` while ``switches.flexible_pp_layout`` is on, else
+    None (an even split of the layers). The one place that decides it; rendering and every rule ask here."""
+    return text if flexible and text else None
+
+
 def parse(text: str) -> Layout:
     """Parse a layout string."""
     if not text.strip():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import layout as layout_mod
 from .config import Experiment, ModelConfig, ParallelConfig, Recipe, Switches, TrainingConfig
 from .versions import Target, drift_for, resolve_target
 
@@ -80,8 +81,8 @@ def parallel_flags(p: ParallelConfig, use_layout: bool) -> Argv:
         argv.append("--sequence-parallel")
     if p.distributed_optimizer:
         argv.append("--use-distributed-optimizer")
-    if use_layout and p.pipeline_layout:
-        argv += ["--pipeline-model-parallel-layout", p.pipeline_layout]
+    if layout := layout_mod.in_force(p.pipeline_layout, use_layout):
+        argv += ["--pipeline-model-parallel-layout", layout]
     elif p.vpp > 1:
         argv += ["--num-virtual-stages-per-pipeline-rank", str(p.vpp)]
     return argv

@@ -114,16 +114,17 @@ def rule_layout(exp: Experiment) -> list[Problem]:
     r = exp.recipe
     p, s = r.parallel, r.switches
     mtp = r.model.mtp_num_layers if s.mtp else 0
-    if not (s.flexible_pp_layout and p.pipeline_layout):
+    text = layout_mod.in_force(p.pipeline_layout, s.flexible_pp_layout)
+    if text is None:
         if r.model.num_layers % (p.pp * p.vpp):
             return [Problem("parallel.pp/vpp", f"{r.model.num_layers} layers do not split evenly into PP×VPP = "
                             f"{p.pp * p.vpp} stages", "set parallel.pipeline_layout with switches.flexible_pp_layout")]
         return []
     try:
-        parsed = layout_mod.parse(p.pipeline_layout)
+        parsed = layout_mod.parse(text)
     except layout_mod.LayoutError as err:
-        return [Problem("parallel.pipeline_layout", f"{p.pipeline_layout!r}: {err}", "use E, t, m, L, | and (...)*n")]
-    return [Problem("parallel.pipeline_layout", f"{p.pipeline_layout!r} {msg}",
+        return [Problem("parallel.pipeline_layout", f"{text!r}: {err}", "use E, t, m, L, | and (...)*n")]
+    return [Problem("parallel.pipeline_layout", f"{text!r} {msg}",
                     "make stages = PP×VPP, 't' count = model.num_layers, 'm' count = MTP layers")
             for msg in layout_mod.check(parsed, p.pp, p.vpp, r.model.num_layers, mtp)]
 
@@ -200,10 +201,11 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
 
 def _layout_gives_vpp(exp: Experiment) -> bool:
     p = exp.recipe.parallel
-    if not (exp.recipe.switches.flexible_pp_layout and p.pipeline_layout):
+    text = layout_mod.in_force(p.pipeline_layout, exp.recipe.switches.flexible_pp_layout)
+    if text is None:
         return False
     try:
-        return layout_mod.parse(p.pipeline_layout).num_stages > p.pp
+        return layout_mod.parse(text).num_stages > p.pp
     except layout_mod.LayoutError:
         return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.spec.layout import LayoutError, check, expand, parse
+from orchestrator.spec.layout import LayoutError, check, expand, in_force, parse
 
 
 def test_guide_layout_has_32_stages_61_layers_one_mtp() -> None:
@@ -53,3 +53,9 @@ def test_embedding_loss_and_mtp_order() -> None:
     problems = check(parse("t|EL"), pp=2, vpp=1, num_layers=1, mtp_layers=0)
     assert problems == ["must start with the embedding 'E', exactly once"]
     assert "places transformer layers after an MTP layer" in check(parse("Em|tL"), 2, 1, 1, 1)
+
+
+def test_the_layout_in_force_is_decided_in_one_place() -> None:
+    assert in_force("Et|tmL", True) == "Et|tmL"
+    assert in_force("Et|tmL", False) is None          # switches.flexible_pp_layout off: an even split
+    assert in_force(None, True) is None and in_force("", True) is None
