@@ -1,6 +1,7 @@
 """The node-side job spec (``job.json``): the contract between the login side and the node side.
 
-Written by ``render.py`` into every run directory, read by ``python -m orchestrator.node SPEC``. Standard library
+``JobSpec`` is the only definition of job.json: the login side builds one (``submit.render.job_spec``) and writes
+it with ``dumps``; the node entry (``python -m orchestrator.node SPEC``) reads it with ``load``. Standard library
 only. See docs/ARCHITECTURE.md for the format. Unknown keys are kept in ``extra`` (and written back by ``dump``)
 so a newer login side does not break an older node side.
 """
@@ -36,15 +37,26 @@ class DispatcherFallback:
 
 @dataclass(frozen=True)
 class JobSpec:
+    """What one rank of a job runs, and how its node prepares for it."""
+
     name: str
+    """The recipe's name (log lines and reports)."""
     command: tuple[str, ...]
+    """The training command run per rank (the bundled entry or a Megatron checkout's pretrain_gpt.py)."""
     env: dict[str, str] = field(default_factory=dict)
+    """Environment set for every rank: the recipe's, then the cluster's (never a secret)."""
     env_passthrough: tuple[str, ...] = ()
+    """Secrets passed through by name from the submitting environment when set."""
     bindpcie: str | None = None
+    """NVIDIA bindpcie path; None = the built-in NUMA binding."""
     gpus_per_node: int = 0
+    """GPUs per node (ranks per node)."""
     megatron_path: str | None = None
+    """Megatron-LM checkout put on PYTHONPATH; None = the installed megatron-core."""
     dispatcher_fallback: DispatcherFallback | None = None
+    """What replaces the flex/DeepEP dispatcher flags when DeepEP is unusable on the node."""
     extra: dict[str, Any] = field(default_factory=dict)
+    """Keys this version does not know, kept and written back."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(self.extra)
@@ -127,9 +139,15 @@ def load(path: str | os.PathLike[str]) -> JobSpec:
     return from_json(data)
 
 
+def dumps(spec: JobSpec) -> str:
+    """job.json's text: one field per line, each value compact JSON (keys of ``env`` sorted)."""
+    fields = [f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in spec.to_json().items()]
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
 def dump(spec: JobSpec, path: str | os.PathLike[str]) -> None:
     """Write ``spec`` as JSON (atomically: a node never reads half a file)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(spec.to_json(), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(dumps(spec), encoding="utf-8")
     os.replace(tmp, target)

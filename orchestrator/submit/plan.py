@@ -24,6 +24,7 @@ from typing import Any
 import submitit
 
 from .. import __version__
+from ..node import jobspec
 from . import render, run_records
 from .backends import slurm
 from .checks import check
@@ -90,7 +91,7 @@ class PlannedTask:
     chunk: int
     task: int                        # its array task id within the chunk
     variant: Variant
-    spec: dict[str, Any]             # its job.json
+    spec: jobspec.JobSpec            # its job.json
     files: tuple[PlannedFile, ...]
     warnings: tuple[str, ...] = ()
 
@@ -312,8 +313,8 @@ def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") 
         run_id=Path(plan.run_dir).name, kind=req.kind, backend=exp.profile.scheduler,
         profile={"name": exp.profile.name, "resolved": to_dict(exp.profile)},
         recipe={"name": exp.recipe.name, "resolved": to_dict(exp.recipe)},
-        overrides=list(req.overrides), command=[] if req.sweep else list(spec.get("command", [])),
-        env=secret_names.redact(dict(spec.get("env", {}))), versions=versions(plan.first.args.target),
+        overrides=list(req.overrides), command=[] if req.sweep else list(spec.command),
+        env=secret_names.redact(spec.env), versions=versions(plan.first.args.target),
         files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
         created=created)
     for job, job_id_ in zip(plan.jobs, ids):
@@ -330,8 +331,8 @@ def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> 
     """An array task's ``tasks/<chunk>_<task>/record.json``."""
     data = {"run_id": Path(plan.run_dir).name, "index": task.index, "variant": task.variant.name,
             "description": task.variant.description, "job_id": f"{array_job}_{task.task}",
-            "overrides": list(task.variant.set), "command": task.spec["command"],
-            "env": secret_names.redact(dict(task.spec["env"])), "created": created}
+            "overrides": list(task.variant.set), "command": list(task.spec.command),
+            "env": secret_names.redact(task.spec.env), "created": created}
     return PlannedFile(f"{task.dir}/{run_records.RECORD}", run_records.record_text(data))
 
 

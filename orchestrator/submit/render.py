@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import jinja2
 from .. import __version__
 from ..spec import megatron_args, resources, secret_names
 from ..spec.config import Experiment
+from ..node import jobspec
 from ..node.entry import master_port
 from ..spec.typed import ConfigError
 
@@ -68,11 +69,14 @@ def render_template(name: str, **context: Any) -> str:
 
 @dataclass
 class Rendered:
-    """Every file of one job, by name, and the Megatron arguments behind them."""
+    """Every file of one job, by name, and the Megatron arguments and job spec behind them."""
 
     files: dict[str, str]
+    """File name (relative to the job's directory) -> text."""
     args: megatron_args.MegatronArgs
-    spec: dict[str, Any] = field(default_factory=dict)
+    """The Megatron arguments and their version translations."""
+    spec: jobspec.JobSpec
+    """What job.json holds."""
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the files into a new or empty directory (never over existing files)."""
@@ -101,19 +105,13 @@ def job_env(exp: Experiment) -> dict[str, str]:
     return env
 
 
-def job_spec(exp: Experiment, run_dir: str, args: megatron_args.MegatronArgs) -> dict[str, Any]:
+def job_spec(exp: Experiment, args: megatron_args.MegatronArgs) -> jobspec.JobSpec:
     """The node entry's argument file (job.json), see docs/ARCHITECTURE.md."""
-    return {
-        "name": exp.recipe.name,
-        "command": megatron_args.entry_command(exp) + args.argv,
-        "env": job_env(exp),
-        "env_passthrough": list(secret_names.PASSTHROUGH),
-        "bindpcie": exp.profile.bindpcie_path or None,
-        "gpus_per_node": exp.profile.gpus_per_node,
-        "megatron_path": exp.profile.megatron_path or None,
-        "dispatcher_fallback": {"from": ["--moe-token-dispatcher-type", "flex"],
-                                "to": ["--moe-token-dispatcher-type", "alltoall"]},
-    }
+    return jobspec.JobSpec(
+        name=exp.recipe.name, command=tuple(megatron_args.entry_command(exp) + args.argv), env=job_env(exp),
+        env_passthrough=secret_names.PASSTHROUGH, bindpcie=exp.profile.bindpcie_path or None,
+        gpus_per_node=exp.profile.gpus_per_node, megatron_path=exp.profile.megatron_path or None,
+        dispatcher_fallback=jobspec.DispatcherFallback())
 
 
 def srun_flags(exp: Experiment) -> list[str]:
@@ -144,15 +142,15 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
            dependency: str | None = None, extra_sbatch: dict[str, str] | None = None) -> Rendered:
     """Render every file of one job for ``run_dir`` (which need not exist yet)."""
     args = megatron_args.build(exp, run_dir)
-    spec = job_spec(exp, run_dir, args)
-    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec["env"], node_command=node_command(exp, run_dir))
-    files = {"job.json": render_template("job.json.j2", spec=spec)}
+    spec = job_spec(exp, args)
+    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env, node_command=node_command(exp, run_dir))
+    files = {"job.json": jobspec.dumps(spec)}
     if exp.profile.scheduler == "slurm":
         log_pattern = f"{run_dir}/logs/%x_%A_%a.log" if array else f"{run_dir}/logs/%x_%j.log"
         files["sbatch.sh"] = render_template(
             "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
             dependency=dependency, extra_sbatch=extra_sbatch or {}, log_pattern=log_pattern,
-            env_passthrough=spec["env_passthrough"], srun_flags=srun_flags(exp), **common)
+            env_passthrough=spec.env_passthrough, srun_flags=srun_flags(exp), **common)
     else:
         files["launch_local.sh"] = render_template("launch_local.sh.j2", world_size=exp.world_size,
                                                    master_port=master_port(zlib.crc32(run_dir.encode())),

@@ -60,3 +60,11 @@ def test_missing_or_broken_files(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(jobspec.JobSpecError, match="not valid JSON"):
         jobspec.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("profile", ["h100-eos", "local"])
+def test_the_login_side_writes_job_json_with_the_job_spec_the_node_reads(profile: str) -> None:
+    golden = Path(__file__).resolve().parent.parent / "golden" / profile / "job.json"
+    spec = jobspec.load(golden)
+    assert jobspec.dumps(spec) == golden.read_text()          # the golden file is exactly what dumps writes
+    assert jobspec.from_json(json.loads(jobspec.dumps(spec))) == spec
