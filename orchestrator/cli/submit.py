@@ -61,8 +61,9 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     ranks = f"{job.ntasks} ranks{' each' if job.tasks else ''}"
     if not p.request.slurm:
         return f"local job (submitit) running {job.script}  [{job.role}{tasks}; {ranks} on this machine]"
+    dependency = job.dependency.text(plan.placeholders(len(p.jobs))) if job.dependency else None
     directives = "".join(f"; --{key}={value}" for key, value in (("array", job.array),
-                                                                 ("dependency", job.dependency)) if value)
+                                                                 ("dependency", dependency)) if value)
     return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"
 
 

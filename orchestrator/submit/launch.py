@@ -12,9 +12,10 @@ Slurm: ``TemplateSlurmExecutor`` is submitit's ``SlurmExecutor`` whose submissio
   ``--array=0-N%P``; more variants than MaxArraySize are split into chunks, each chunk starting after the previous
   one (``afterany``), so no more than P tasks ever run at once.
 
-Nothing is submitted unless the validation rules pass and every file rendered (``plan.prepare``, then the plan
-made once for a placeholder run directory). The plan of the new run directory is then written and submitted job by
-job; ``submit --dry-run`` prints the same plan instead (``plan.dry_run``).
+Nothing is submitted unless the validation rules pass and every file rendered (``plan.prepare``, then the plan,
+made once for the new run directory's path before the directory is created). The plan is then written and
+submitted job by job; ``submit --dry-run`` prints the same plan for a placeholder directory instead
+(``plan.dry_run``).
 """
 
 from __future__ import annotations
@@ -152,9 +153,9 @@ def submit(request: Request) -> Submission:
     """Check, plan, then write and submit the plan in a new run directory."""
     request = plan.prepare(request)
     size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
-    plan.make_plan(request, plan.dry_run_dir(request.exp.profile.output_root, request.name), size)  # render errors
-    run_dir = run_records.new_run_dir(request.exp.profile.output_root, request.name)   # surface before this exists
-    return _execute(plan.make_plan(request, str(run_dir), size), run_dir)
+    run_dir = run_records.fresh_run_dir(request.exp.profile.output_root, request.name)
+    the_plan = plan.make_plan(request, str(run_dir), size)     # render errors surface before the directory exists
+    return _execute(the_plan, run_records.claim(run_dir))
 
 
 def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: int = 1,
@@ -185,7 +186,7 @@ def _execute(p: Plan, run_dir: Path) -> Submission:
     for job in p.jobs:
         for task in job.tasks:
             (run_dir / task.dir / "logs").mkdir(parents=True)
-        files = [plan.resolve(f, job, ids) for f in job.files]
+        files = job.files_to_write(ids)
         written += [_write(run_dir, f) for f in files]
         try:
             handle = _start(p, job, files, run_dir)

@@ -6,9 +6,10 @@ file of the run for a given run directory and lists its jobs in submission order
 directory, writes the plan and submits its jobs; ``submit --dry-run`` prints the same plan made for a placeholder
 run directory (``dry_run``) and writes nothing.
 
-A job's scheduler id is known only once it is submitted: in a plan, job n (from 1) is ``JOBID_<n>``, and a later
-job's ``#SBATCH --dependency=afterok:JOBID_1`` line gets the real id just before that job is written and
-submitted (``resolve``). The records (``record.json``, ``tasks/*/record.json``) are built from the plan and the
+A job's scheduler id is known only once it is submitted: in a plan, job n (from 1) is ``JOBID_<n>``. A job's
+dependency is a value (``Dependency``: the kind and the number of the job it waits for); its script is rendered
+from the plan's values again with the real id just before it is written and submitted (``script_text``), never
+edited as text. The plan is made once, for the run directory the submission will create. The records (``record.json``, ``tasks/*/record.json``) are built from the plan and the
 ids (``run_record``, ``task_record``): real ones after submission, placeholders in a dry run.
 """
 
@@ -101,19 +102,78 @@ class PlannedTask:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """A job waits for an earlier job of the same plan."""
+
+    kind: str
+    """Slurm's dependency type: afterok (the earlier job succeeded) or afterany (it ended)."""
+    on: int
+    """The number (from 1) of the job it waits for."""
+
+    def text(self, ids: list[str]) -> str:
+        """``--dependency``'s value once the earlier job's id is known (``JOBID_<n>`` placeholders in a dry run)."""
+        return f"{self.kind}:{ids[self.on - 1]}"
+
+
+@dataclass(frozen=True)
+class ScriptRender:
+    """The values a job's script is rendered from (again, with the real dependency, when it is submitted)."""
+
+    exp: Experiment
+    """The experiment whose allocation the script asks for."""
+    run_dir: str
+    """The job's directory (``tasks/<chunk>_%a`` for an array's script)."""
+    name: str
+    """The rendered file: sbatch.sh or launch_local.sh."""
+    job_name: str | None = None
+    """Slurm's job name (None: the recipe's)."""
+    array: str | None = None
+    """``--array`` (``0-2%4``), or None."""
+    preflight: bool = False
+    """The node entry runs the preflight payload instead of the command."""
+
+    def text(self, dependency: str | None) -> str:
+        return render.render(self.exp, self.run_dir, job_name=self.job_name, array=self.array,
+                             dependency=dependency, preflight=self.preflight).files[self.name]
+
+
+@dataclass(frozen=True)
 class PlannedJob:
     """One scheduler job: a single run, one segment, one array chunk, or the local sweep's controller."""
 
-    role: str                        # "run", "segment 2/3", "array 0-2", "array 0-5 (one at a time)"
-    script: str                      # what it runs, relative to the run directory
-    files: tuple[PlannedFile, ...]   # written just before it is submitted (its script, its tasks' job.json)
-    ntasks: int                      # ranks of its allocation
-    dependency: str | None = None    # "afterok:JOBID_1"
-    array: str | None = None         # "0-2%4"
-    task_offset: int = 0             # index of its first variant
-    log: str = ""                    # log path pattern (may hold its own JOBID_<n>)
+    role: str
+    """"run", "segment 2/3", "array 0-2", "array 0-5 (one at a time)"."""
+    script: str
+    """What it runs, relative to the run directory."""
+    files: tuple[PlannedFile, ...]
+    """Written just before it is submitted: its tasks' files, then its script (shown with JOBID_<n> placeholders)."""
+    ntasks: int
+    """Ranks of its allocation."""
+    dependency: Dependency | None = None
+    """The earlier job it waits for."""
+    array: str | None = None
+    """``0-2%4`` for an array job."""
+    task_offset: int = 0
+    """Index of its first variant."""
+    log: str = ""
+    """Log path pattern (a local job's holds its own JOBID_<n>)."""
     tasks: tuple[PlannedTask, ...] = ()
-    allocation: Experiment | None = None  # whose GPUs and time limit it gets: a sweep's first variant (None: the run's)
+    """Its array tasks."""
+    allocation: Experiment | None = None
+    """Whose GPUs and time limit it gets: a sweep's first variant (None: the run's)."""
+    source: ScriptRender | None = None
+    """What its script is rendered from (None: a local sweep's controller runs the tasks' own scripts)."""
+
+    def script_text(self, ids: list[str]) -> str:
+        """The script as it is written once the jobs before it have these ids."""
+        planned = next(f.text for f in self.files if f.path == self.script)
+        if self.dependency is None or self.source is None:
+            return planned
+        return self.source.text(self.dependency.text(ids))
+
+    def files_to_write(self, ids: list[str]) -> list[PlannedFile]:
+        """Its files as they are written: the script with the real dependency."""
+        return [PlannedFile(f.path, self.script_text(ids)) if f.path == self.script else f for f in self.files]
 
 
 @dataclass(frozen=True)
@@ -175,28 +235,11 @@ def chunk_sizes(count: int, max_array_size: int) -> list[int]:
     return [min(size, count - start) for start in range(0, count, size)]
 
 
-def preflight_script(text: str, exp: Experiment, run_dir: str) -> str:
-    """A rendered script whose node entry runs the preflight payload instead of the command."""
-    plain = render.shjoin(render.node_command(exp, run_dir))
-    if plain not in text:
-        raise LaunchError("the rendered script does not call the node entry: cannot make it a preflight")
-    command = render.node_command(exp, run_dir)
-    return text.replace(plain, render.shjoin(command[:-1] + ["--preflight", command[-1]]))
-
-
-def log_pattern(text: str) -> str:
-    """The ``#SBATCH --output=`` path of a rendered script."""
-    for line in text.splitlines():
-        if line.startswith("#SBATCH --output="):
-            return line.split("=", 1)[1]
-    return ""
-
-
 def make_plan(request: Request, run_dir: str, max_array_size: int = slurm.DEFAULT_MAX_ARRAY_SIZE) -> Plan:
     """Every file and job of a prepared request, for ``run_dir`` (which need not exist)."""
     if request.sweep is not None:
         return _plan_sweep(request, request.sweep, run_dir, max_array_size)
-    first = render.render(request.exp, run_dir)
+    first = render.render(request.exp, run_dir, preflight=request.preflight)
     if request.slurm:
         jobs = tuple(_segment(request, run_dir, index) for index in range(request.segments))
     else:
@@ -204,25 +247,27 @@ def make_plan(request: Request, run_dir: str, max_array_size: int = slurm.DEFAUL
     return Plan(request, run_dir, (PlannedFile("job.json", first.files["job.json"]),), jobs, first)
 
 
-def _script(request: Request, text: str, run_dir: str) -> str:
-    return preflight_script(text, request.exp, run_dir) if request.preflight else text
+def placeholders(count: int) -> list[str]:
+    """``JOBID_1`` ... ``JOBID_<count>``: the ids a plan shows before anything is submitted."""
+    return [job_id(n) for n in range(1, count + 1)]
 
 
 def _segment(request: Request, run_dir: str, index: int) -> PlannedJob:
     """Segment ``index`` (from 0) of a chain, or the one job of a single run; each waits for the one before."""
     exp, count = request.exp, request.segments
-    dependency = f"{request.segment_dependency}:{job_id(index)}" if index else None
-    text = _script(request, render.render(exp, run_dir, dependency=dependency).files["sbatch.sh"], run_dir)
+    dependency = Dependency(request.segment_dependency, index) if index else None
+    source = ScriptRender(exp, run_dir, "sbatch.sh", preflight=request.preflight)
+    text = source.text(dependency.text(placeholders(index)) if dependency else None)
     name = "sbatch.sh" if count == 1 else f"sbatch-segment{index + 1}.sh"
     return PlannedJob(role="run" if count == 1 else f"segment {index + 1}/{count}", script=name,
                       files=(PlannedFile(name, text),), ntasks=exp.nodes * exp.profile.gpus_per_node,
-                      dependency=dependency, log=log_pattern(text))
+                      dependency=dependency, log=render.log_pattern(run_dir, array=False), source=source)
 
 
 def _local_run(request: Request, run_dir: str, rendered: render.Rendered) -> PlannedJob:
     exp = request.exp
-    text = _script(request, rendered.files["launch_local.sh"], run_dir)
-    return PlannedJob(role="run", script="launch_local.sh", files=(PlannedFile("launch_local.sh", text),),
+    return PlannedJob(role="run", script="launch_local.sh",
+                      files=(PlannedFile("launch_local.sh", rendered.files["launch_local.sh"]),),
                       ntasks=exp.world_size, log=f"{run_dir}/logs/{exp.recipe.name}_{job_id(1)}.log")
 
 
@@ -253,14 +298,15 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
                   for task, (variant, exp) in enumerate(members))
     first = members[0][1]   # the sweep's overrides included: variants share its allocation (same_allocation)
     array = f"0-{len(members) - 1}%{sweep.max_parallel or first.profile.max_array_parallel}"
-    dependency = f"afterany:{job_id(chunk)}" if chunk else None
-    text = render.render(first, f"{run_dir}/tasks/{chunk}_%a", job_name=sweep.name, array=array,
-                         dependency=dependency).files["sbatch.sh"]
-    script = PlannedFile(f"sbatch-array{chunk}.sh", text)
+    dependency = Dependency("afterany", chunk) if chunk else None
+    task_dir = f"{run_dir}/tasks/{chunk}_%a"
+    source = ScriptRender(first, task_dir, "sbatch.sh", job_name=sweep.name, array=array)
+    script = PlannedFile(f"sbatch-array{chunk}.sh", source.text(dependency.text(placeholders(chunk))
+                                                                if dependency else None))
     return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,
                       files=(*(f for t in tasks for f in t.files), script),
                       ntasks=first.world_size, dependency=dependency, array=array, task_offset=offset,
-                      log=log_pattern(text), tasks=tasks, allocation=first)
+                      log=render.log_pattern(task_dir, array=True), tasks=tasks, allocation=first, source=source)
 
 
 def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, Experiment]]) -> PlannedJob:
@@ -273,21 +319,11 @@ def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, E
 
 
 # ------------------------------------------------------------------------------------------------- ids and records
-def fill(text: str, ids: list[str]) -> str:
-    """``text`` with each ``JOBID_<n>`` of the submitted jobs replaced by its id."""
+def fill(pattern: str, ids: list[str]) -> str:
+    """A local job's log pattern with its ``JOBID_<n>`` replaced by the submitted id."""
     for number in range(len(ids), 0, -1):          # JOBID_10 before JOBID_1
-        text = text.replace(job_id(number), ids[number - 1])
-    return text
-
-
-def resolve(file: PlannedFile, job: PlannedJob, ids: list[str]) -> PlannedFile:
-    """A job's file as it is written: its script's ``#SBATCH --dependency`` line with the real job id."""
-    if file.path != job.script or not job.dependency:
-        return file
-    line = f"#SBATCH --dependency={job.dependency}\n"
-    if file.text.count(line) != 1:
-        raise LaunchError(f"{file.path} does not hold one {line.strip()!r} line: cannot set the job id")
-    return PlannedFile(file.path, file.text.replace(line, f"#SBATCH --dependency={fill(job.dependency, ids)}\n"))
+        pattern = pattern.replace(job_id(number), ids[number - 1])
+    return pattern
 
 
 def versions(target: Any) -> dict[str, str]:
@@ -319,7 +355,7 @@ def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") 
         created=created)
     for job, job_id_ in zip(plan.jobs, ids):
         record.jobs.append(run_records.JobEntry(job_id=job_id_, role=job.role, script=job.script,
-                                         dependency=fill(job.dependency, ids) if job.dependency else None,
+                                         dependency=job.dependency.text(ids) if job.dependency else None,
                                          array=job.array, task_offset=job.task_offset, log=fill(job.log, ids)))
         record.tasks += [run_records.TaskEntry(index=t.index, variant=t.variant.name, dir=t.dir,
                                         job_id=f"{job_id_}_{t.task}", overrides=list(t.variant.set))
@@ -376,7 +412,7 @@ def dry_run(request: Request) -> DryRun:
 
 def preview(plan: Plan) -> list[PlannedFile]:
     """The files a real submit of ``plan`` writes, with JOBID_<n> for the job ids."""
-    ids = [job_id(n) for n in range(1, len(plan.jobs) + 1)]
+    ids = placeholders(len(plan.jobs))
     files = list(plan.files)
     for job, array_job in zip(plan.jobs, ids):
         files += job.files

@@ -133,23 +133,32 @@ def srun_flags(exp: Experiment) -> list[str]:
     return flags
 
 
-def node_command(exp: Experiment, run_dir: str) -> list[str]:
-    """What srun (or the local launcher) runs per rank: the node entry on this run's job.json."""
-    return [exp.profile.python, "-u", "-m", "orchestrator.node", f"{run_dir}/job.json"]
+def node_command(exp: Experiment, run_dir: str, preflight: bool = False) -> list[str]:
+    """What srun (or the local launcher) runs per rank: the node entry on this run's job.json (``--preflight``:
+    the preflight payload instead of the command)."""
+    return [exp.profile.python, "-u", "-m", "orchestrator.node", *(["--preflight"] if preflight else []),
+            f"{run_dir}/job.json"]
+
+
+def log_pattern(run_dir: str, array: bool) -> str:
+    """Where a Slurm job's log goes (``#SBATCH --output``): one file per job, or per array task."""
+    return f"{run_dir}/logs/%x_%A_%a.log" if array else f"{run_dir}/logs/%x_%j.log"
 
 
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
-           dependency: str | None = None, extra_sbatch: dict[str, str] | None = None) -> Rendered:
+           dependency: str | None = None, extra_sbatch: dict[str, str] | None = None,
+           preflight: bool = False) -> Rendered:
     """Render every file of one job for ``run_dir`` (which need not exist yet)."""
     args = megatron_args.build(exp, run_dir)
     spec = job_spec(exp, args)
-    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env, node_command=node_command(exp, run_dir))
+    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env,
+                  node_command=node_command(exp, run_dir, preflight))
     files = {"job.json": jobspec.dumps(spec)}
     if exp.profile.scheduler == "slurm":
-        log_pattern = f"{run_dir}/logs/%x_%A_%a.log" if array else f"{run_dir}/logs/%x_%j.log"
         files["sbatch.sh"] = render_template(
             "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
-            dependency=dependency, extra_sbatch=extra_sbatch or {}, log_pattern=log_pattern,
+            dependency=dependency, extra_sbatch=extra_sbatch or {},
+            log_pattern=log_pattern(run_dir, bool(array)),
             env_passthrough=spec.env_passthrough, srun_flags=srun_flags(exp), **common)
     else:
         files["launch_local.sh"] = render_template("launch_local.sh.j2", world_size=exp.world_size,

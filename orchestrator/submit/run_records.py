@@ -87,21 +87,37 @@ def now_iso() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
-    """Create a fresh, never reused run directory under ``root``."""
+def fresh_run_dir(root: str | os.PathLike[str], name: str) -> Path:
+    """A new run directory's path under ``root`` (``<name>-<YYYYmmdd-HHMMSS>-<hex>``); nothing is created."""
     base = Path(root).expanduser().resolve()
-    base.mkdir(parents=True, exist_ok=True)
     stem = _SAFE.sub("-", name).strip("-") or "run"
     for _ in range(100):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = base / f"{stem}-{stamp}-{secrets.token_hex(2)}"
+        if not path.exists():
+            return path
+    raise RunError(f"cannot find a new run directory name under {base}")
+
+
+def claim(path: Path) -> Path:
+    """Create the run directory (and its logs/); refuses one that exists (a run directory is never reused)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir()
+    except FileExistsError as exc:
+        raise RunError(f"run directory {path} appeared meanwhile: submit again") from exc
+    (path / "logs").mkdir()
+    return path
+
+
+def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
+    """Create a fresh, never reused run directory under ``root``."""
+    for _ in range(100):
         try:
-            path.mkdir()
-        except FileExistsError:
+            return claim(fresh_run_dir(root, name))
+        except RunError:
             continue
-        (path / "logs").mkdir()
-        return path
-    raise RunError(f"cannot create a new run directory under {base}")
+    raise RunError(f"cannot create a new run directory under {Path(root).expanduser().resolve()}")
 
 
 def write_new(path: Path, text: str, mode: int = 0o644) -> None:

@@ -138,9 +138,18 @@ def _exp(*overrides: str) -> config.Experiment:
 def test_preflight_script_calls_the_node_entry_with_preflight() -> None:
     exp = _exp()
     text = render.render(exp, "/runs/x").files["sbatch.sh"]
-    pre = plan.preflight_script(text, exp, "/runs/x")
+    pre = render.render(exp, "/runs/x", preflight=True).files["sbatch.sh"]
     assert "-m orchestrator.node --preflight /runs/x/job.json" in pre
     assert pre.replace(" --preflight", "") == text
+
+
+def test_a_later_segment_is_rendered_with_the_real_id_of_the_one_before() -> None:
+    request = plan.prepare(plan.Request(_exp("training.save_interval=10"), segments=2))
+    second = plan.make_plan(request, "/runs/x").jobs[1]
+    assert second.dependency == plan.Dependency("afterok", 1)
+    assert "#SBATCH --dependency=afterok:JOBID_1\n" in second.files[0].text      # the plan shows the placeholder
+    [written] = second.files_to_write(["4711"])
+    assert written.text == render.render(request.exp, "/runs/x", dependency="afterok:4711").files["sbatch.sh"]
 
 
 def test_blocked_submission_creates_nothing(tmp_path: Path) -> None:

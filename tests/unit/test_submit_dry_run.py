@@ -31,7 +31,7 @@ def no_submission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for target, name in ((launch.TemplateSlurmExecutor, "submit_script"), (launch.ScriptLocalExecutor, "submit_script"),
                          (launch.ScriptLocalExecutor, "submit_tasks")):
         monkeypatch.setattr(target, name, refuse)
-    monkeypatch.setattr(run_records, "new_run_dir", refuse)
+    monkeypatch.setattr(run_records, "claim", refuse)
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.chdir(tmp_path)
 
