@@ -264,7 +264,7 @@ def child_env(base: Mapping[str, str], spec: jobspec.JobSpec, dist: DistEnv) -> 
     if dist.local_world_size > 1:
         env.setdefault("OMP_NUM_THREADS", "1")          # as torchrun does
     paths = [spec.megatron_path] if spec.megatron_path else []
-    paths.append(str(Path(__file__).resolve().parent.parent))   # so children find orchestrator.*
+    paths.append(str(Path(__file__).resolve().parents[2]))   # the directory holding orchestrator/: children import it
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)

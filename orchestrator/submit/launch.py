@@ -118,7 +118,7 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
     def _submit_detached(self, func: Any, *args: Any) -> Any:
         """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
         our output must not wait for the job) with the toolkit importable."""
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])   # the directory holding orchestrator/
         saved_path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved_path) if p)
         saved_fds = [os.dup(fd) for fd in (0, 1, 2)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import orchestrator
 from orchestrator.node import entry, jobspec
 
 SLURM_TASK = {  # task 3 of `sbatch -N2 --ntasks-per-node=2`, as seen on the test cluster
@@ -100,6 +101,8 @@ def test_child_env_exports_spec_env_passthrough_and_mapping_but_not_inherited_ma
     assert missing == ["WANDB_API_KEY"]
     assert (env["MASTER_ADDR"], env["MASTER_PORT"], env["RANK"]) == ("n1", "23457", "3")
     assert env["PYTHONPATH"].split(":")[0] == "/opt/megatron" and env["PYTHONPATH"].endswith(":/x")
+    toolkit = Path(env["PYTHONPATH"].split(":")[1])        # where the children import this very toolkit from
+    assert (toolkit / "orchestrator" / "__init__.py").resolve() == Path(orchestrator.__file__).resolve()
     assert env["OMP_NUM_THREADS"] == "1"
 
 
