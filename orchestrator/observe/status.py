@@ -17,10 +17,11 @@ from pathlib import Path
 
 from . import logparse, tables
 from ..submit import run_records
-from ..submit.backends import slurm
+from ..submit import backends
+from ..submit.backends.base import TERMINAL_STATES, JobState
 
 _SKIP_ERROR = ("[orchestrator.", "WARNING:")
-FAILED_STATES = frozenset(slurm.TERMINAL_STATES - {"COMPLETED"})
+FAILED_STATES = frozenset(TERMINAL_STATES - {"COMPLETED"})
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Row:
 
     @property
     def done(self) -> bool:
-        return self.state in slurm.TERMINAL_STATES
+        return self.state in TERMINAL_STATES
 
     @property
     def ok(self) -> bool:
@@ -118,60 +119,6 @@ def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
     return row
 
 
-# ------------------------------------------------------------------------------------------------- local runs
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def local_state(run_dir: Path, job_id: str) -> slurm.JobState:
-    """State of a local job from submitit's result file / the controller process."""
-    from submitit.core.utils import JobPaths, pickle_load   # login side only
-
-    paths = JobPaths(run_dir / ".submitit", job_id=job_id, task_id=0)
-    result = paths.result_pickle
-    started = paths.submitted_pickle.stat().st_mtime if paths.submitted_pickle.exists() else None
-    if result.exists():
-        elapsed = int(result.stat().st_mtime - started) if started else None
-        outcome, value = pickle_load(result)
-        if outcome == "success" and isinstance(value, int):
-            return slurm.JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value,
-                                  elapsed_s=elapsed, source="local")
-        return slurm.JobState(job_id, "FAILED", exit_code=1, elapsed_s=elapsed, source="local")
-    if job_id.isdigit() and _alive(int(job_id)):
-        return slurm.JobState(job_id, "RUNNING", elapsed_s=int(time.time() - started) if started else None,
-                              source="local")
-    return slurm.JobState(job_id, "CANCELLED", source="local")
-
-
-def local_task_state(run_dir: Path, task: run_records.TaskEntry) -> slurm.JobState:
-    """State of one task of a local sweep: its exit status file, else what its controller is doing."""
-    exit_file = run_dir / task.dir / run_records.TASK_EXIT
-    started = _started_at(run_dir / task.dir / run_records.TASK_STARTED)
-    if exit_file.exists():
-        code = int(exit_file.read_text().strip() or 1)
-        elapsed = int(exit_file.stat().st_mtime - started) if started else None
-        return slurm.JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code,
-                              elapsed_s=elapsed, source="local")
-    controller = local_state(run_dir, task.job_id.split("_")[0])
-    if controller.state != "RUNNING":
-        return slurm.JobState(task.job_id, "CANCELLED", source="local")
-    if started is None:   # runs made before TASK_STARTED existed: a log means the task began
-        return slurm.JobState(task.job_id, "RUNNING" if run_records.logs_of_job(run_dir, task.job_id) else "PENDING",
-                              source="local")
-    return slurm.JobState(task.job_id, "RUNNING", elapsed_s=int(time.time() - started), source="local")
-
-
-def _started_at(path: Path) -> float | None:
-    try:
-        return float(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 # ------------------------------------------------------------------------------------------------- rows
 def _wanted(record: run_records.RunRecord) -> list[tuple[str, str]]:
     """(job id, part label) of every row of a run."""
@@ -182,21 +129,22 @@ def _wanted(record: run_records.RunRecord) -> list[tuple[str, str]]:
     return [(j.job_id, j.role) for j in record.jobs]
 
 
+def _states(loaded: list[tuple[Path, run_records.RunRecord]]) -> dict[tuple[Path, str], JobState]:
+    """Every listed job's state, asking each back-end once for all of its runs (one sacct call for Slurm)."""
+    states: dict[tuple[Path, str], JobState] = {}
+    for name in sorted({record.backend for _d, record in loaded}):
+        states.update(backends.backend(name).states([(d, r) for d, r in loaded if r.backend == name]))
+    return states
+
+
 def collect(run_dirs: Iterable[Path]) -> list[Row]:
-    """Rows of every run, with one scheduler query for all Slurm jobs."""
+    """Rows of every run, with one scheduler query per back-end."""
     loaded = [(Path(d), run_records.load_record(d)) for d in run_dirs]
-    slurm_ids = [j.job_id for _d, r in loaded if r.backend == "slurm" for j in r.jobs]
-    states = slurm.job_states(slurm_ids) if slurm_ids else {}
+    states = _states(loaded)
     rows = []
     for run_dir, record in loaded:
-        tasks = {t.job_id: t for t in record.tasks}
         for job_id, part in _wanted(record):
-            if record.backend == "local" and job_id in tasks:
-                state = local_task_state(run_dir, tasks[job_id])
-            elif record.backend == "local":
-                state = local_state(run_dir, job_id)
-            else:
-                state = states.get(job_id) or slurm.JobState(job_id, "UNKNOWN", source="none")
+            state = states.get((run_dir, job_id)) or JobState(job_id, "UNKNOWN", source="none")
             row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
                       elapsed_s=state.elapsed_s, nodes=state.nodes)
             rows.append(_describe_logs(row, run_records.logs_of_job(run_dir, job_id), state.derived_exit_code))

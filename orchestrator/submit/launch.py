@@ -1,9 +1,6 @@
-"""Submission through submitit of a ``plan.Plan``: single runs, job arrays for sweeps, chained segments; Slurm or local.
-
-Slurm: ``TemplateSlurmExecutor`` is submitit's ``SlurmExecutor`` whose submission file is our rendered
-``templates/sbatch.sh.j2`` text, so submitit writes the file, runs ``sbatch``, parses the job id and returns its
-``SlurmJob``. Local: ``ScriptLocalExecutor`` is submitit's ``LocalExecutor`` running the rendered
-``launch_local.sh`` (one process per rank, the same node entry) from a pickled call whose result is the exit status.
+"""Submission of a ``plan.Plan``: single runs, job arrays for sweeps, chained segments, through the profile's
+back-end (``backends.slurm.SlurmBackend``: sbatch through submitit; ``backends.local.LocalBackend``: submitit's
+local controller running launch_local.sh).
 
 * single run: one job, ``record.json`` with its id;
 * segments (``segments=N``): N jobs in one run directory, each ``--dependency=afterok:<previous>`` (or afterany);
@@ -21,131 +18,28 @@ submitted job by job; ``submit --dry-run`` prints the same plan for a placeholde
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import submitit
 
 from . import plan, run_records
-from .backends import slurm
+from .backends import backend, slurm
+from .backends.base import JobRequest, LaunchError
 from .checks import InvalidSubmission
 from ..spec.config import Experiment
-from .plan import LaunchError, Plan, PlannedFile, PlannedJob, Request
+from .plan import Plan, PlannedFile, PlannedJob, Request
 from ..spec.sweep import Sweep
 
 __all__ = ["InvalidSubmission", "LaunchError", "Submission", "resubmit", "submit", "submit_run", "submit_sweep"]
 
-SUBMITIT_DIR = ".submitit"
-
 
 @dataclass
 class Submission:
+    """A submitted run."""
+
     run_dir: Path
+    """Its new run directory."""
     record: run_records.RunRecord
-    jobs: list[Any] = field(default_factory=list)     # submitit Job objects, in submission order
-
-
-# ------------------------------------------------------------------------------------------------- executors
-class TemplateSlurmExecutor(submitit.SlurmExecutor):
-    """submitit's SlurmExecutor submitting a rendered sbatch script as it is."""
-
-    def __init__(self, folder: Path, script: str, num_tasks: int) -> None:
-        super().__init__(folder)
-        self._script = script
-        self._ntasks = num_tasks
-
-    def _make_submission_file_text(self, command: str, uid: str) -> str:
-        return self._script
-
-    def _num_tasks(self) -> int:
-        return self._ntasks
-
-    def submit_script(self) -> Any:
-        try:
-            return self._submit_command("")
-        except (submitit.core.utils.FailedJobError, OSError) as exc:
-            lines = str(exc).strip().splitlines()
-            raise LaunchError(f"sbatch refused the job: {lines[-1] if lines else repr(exc)}") from exc
-
-
-def run_local_script(script: str, log_dir: str, name: str) -> int:
-    """The local job's body (runs inside submitit's local controller): bash SCRIPT, logs appended; exit status."""
-    job_id = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    return _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
-
-
-def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
-    """A sweep's body on the local back-end: each variant's launch_local.sh in turn, since they share this
-    machine's GPUs. Task i logs to ``<name>_<controller>_<i>.log``, leaves its start time (epoch seconds) in
-    TASK_STARTED and its exit status in TASK_EXIT."""
-    controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    worst = 0
-    for index, (script, log_dir, name) in enumerate(tasks):
-        (Path(script).parent / run_records.TASK_STARTED).write_text(f"{time.time():.3f}\n")
-        code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
-        (Path(script).parent / run_records.TASK_EXIT).write_text(f"{code}\n")
-        worst = worst or code
-    return worst
-
-
-def _run_logged(script: str, log_path: Path) -> int:
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(["bash", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return proc.wait()
-        finally:
-            if proc.poll() is None:             # cancelled: stop every rank of the launcher's session
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
-
-
-class ScriptLocalExecutor(submitit.LocalExecutor):
-    """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
-
-    def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:
-        """One rendered launch_local.sh as one local job."""
-        return self._submit_detached(run_local_script, str(script), str(log_dir), name)
-
-    def submit_tasks(self, tasks: list[tuple[str, str, str]]) -> Any:
-        """A local sweep: (script, log dir, name) per task, run one after another by one controller."""
-        return self._submit_detached(run_local_tasks, tasks)
-
-    def _submit_detached(self, func: Any, *args: Any) -> Any:
-        """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
-        our output must not wait for the job) with the toolkit importable."""
-        package_root = str(Path(__file__).resolve().parents[2])   # the directory holding orchestrator/
-        saved_path = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved_path) if p)
-        saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            with open(os.devnull, "rb") as null, open(Path(self.folder) / "controller.out", "ab") as out:
-                os.dup2(null.fileno(), 0)
-                os.dup2(out.fileno(), 1)
-                os.dup2(out.fileno(), 2)
-                return self.submit(func, *args)
-        finally:
-            for fd, saved in zip((0, 1, 2), saved_fds):
-                os.dup2(saved, fd)
-                os.close(saved)
-            if saved_path is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved_path
-
-
-def local_gpus(count: int) -> dict[str, Any]:
-    """submitit's local controller sets CUDA_VISIBLE_DEVICES to the GPUs it was given (none by default, which hides
-    every GPU from the ranks): give it the profile's count, taken from the GPUs visible to us."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    ids = tuple(int(x) for x in visible.split(",") if x.strip().isdigit()) if visible else ()
-    return {"gpus_per_node": count, "visible_gpus": ids} if ids else {"gpus_per_node": count}
+    """Its record.json: every submitted job's id."""
 
 
 # ------------------------------------------------------------------------------------------------- submit a plan
@@ -180,7 +74,6 @@ def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
 def _execute(p: Plan, run_dir: Path) -> Submission:
     """Write the plan's files, then each job's files and the job itself, in order; record what was submitted."""
     written = [_write(run_dir, f) for f in p.files]
-    jobs: list[Any] = []
     ids: list[str] = []
     error: Exception | None = None
     for job in p.jobs:
@@ -189,33 +82,26 @@ def _execute(p: Plan, run_dir: Path) -> Submission:
         files = job.files_to_write(ids)
         written += [_write(run_dir, f) for f in files]
         try:
-            handle = _start(p, job, files, run_dir)
+            ids.append(_start(p, job, files, run_dir))
         except LaunchError as exc:
             error = exc
             break
-        jobs.append(handle)
-        ids.append(str(handle.job_id))
         for task in job.tasks:
             _write(run_dir, plan.task_record(p, task, ids[-1], run_records.now_iso()))
     record = plan.run_record(p, ids, plan.top_level(written))
-    return _finish(run_dir, record, jobs, error)
+    return _finish(run_dir, record, error)
 
 
-def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) -> Any:
-    """Submit one planned job: sbatch its script, or start the local controller."""
-    if p.request.slurm:
-        script = next(f.text for f in files if f.path == job.script)
-        (run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
-        return TemplateSlurmExecutor(run_dir / SUBMITIT_DIR, script, job.ntasks).submit_script()
+def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) -> str:
+    """Submit one planned job through the profile's back-end; its scheduler id."""
     exp = job.allocation or p.request.exp
-    executor = ScriptLocalExecutor(run_dir / SUBMITIT_DIR)
-    limit = slurm.parse_elapsed(exp.profile.time_limit) or 3600
-    executor.update_parameters(timeout_min=max(1, max(1, len(job.tasks)) * limit // 60), tasks_per_node=1,
-                               nodes=1, **local_gpus(exp.profile.gpus_per_node))
-    if not job.tasks:
-        return executor.submit_script(run_dir / job.script, run_dir / "logs", exp.recipe.name)
-    return executor.submit_tasks([(str(run_dir / t.dir / "launch_local.sh"), str(run_dir / t.dir / "logs"),
-                                   p.request.name) for t in job.tasks])
+    local_sweep = bool(job.tasks) and not p.request.slurm
+    request = JobRequest(
+        run_dir=run_dir, script=job.script, script_text=next((f.text for f in files if f.path == job.script), ""),
+        ntasks=job.ntasks, name=p.request.name if local_sweep else exp.recipe.name,
+        gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm.parse_elapsed(exp.profile.time_limit) or 3600,
+        task_dirs=tuple(t.dir for t in job.tasks) if local_sweep else ())
+    return backend(exp.profile.scheduler).submit(request)
 
 
 def _write(run_dir: Path, file: PlannedFile) -> str:
@@ -223,10 +109,10 @@ def _write(run_dir: Path, file: PlannedFile) -> str:
     return file.path
 
 
-def _finish(run_dir: Path, record: run_records.RunRecord, jobs: list[Any], error: Exception | None) -> Submission:
+def _finish(run_dir: Path, record: run_records.RunRecord, error: Exception | None) -> Submission:
     if error is not None:
         record.error = str(error)
     run_records.write_record(run_dir, record)
     if error is not None:
         raise LaunchError(f"{error} (run directory {run_dir}, record.json lists what was submitted)") from error
-    return Submission(run_dir, record, jobs)
+    return Submission(run_dir, record)

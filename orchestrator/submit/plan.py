@@ -40,10 +40,6 @@ JOB_ID = "JOBID_{}"
 CREATED_PLACEHOLDER = "<time of submission>"
 
 
-class LaunchError(RuntimeError):
-    """The scheduler refused or failed a submission (message is one line)."""
-
-
 @dataclass(frozen=True)
 class Request:
     """What the user asked to submit: a run, a chain of segments, a preflight, or a sweep (a job array)."""

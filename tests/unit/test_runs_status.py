@@ -12,6 +12,7 @@ from submitit.core.utils import cloudpickle_dump
 from orchestrator.spec import config, secret_names
 from orchestrator.submit import launch, plan, render, run_records
 from orchestrator.observe import status
+from orchestrator.submit.backends import local
 
 
 def _record(run_id: str = "r", **kw: object) -> run_records.RunRecord:
@@ -118,11 +119,11 @@ def test_local_state_from_submitits_result_file(tmp_path: Path) -> None:
     folder.mkdir()
     cloudpickle_dump(("success", 0), folder / "111_0_result.pkl")
     cloudpickle_dump(("success", 3), folder / "222_0_result.pkl")
-    assert status.local_state(tmp_path, "111").state == "COMPLETED"
-    failed = status.local_state(tmp_path, "222")
+    assert local.local_state(tmp_path, "111").state == "COMPLETED"
+    failed = local.local_state(tmp_path, "222")
     assert (failed.state, failed.exit_code) == ("FAILED", 3)
-    assert status.local_state(tmp_path, str(os.getpid())).state == "RUNNING"
-    assert status.local_state(tmp_path, "999999999").state == "CANCELLED"
+    assert local.local_state(tmp_path, str(os.getpid())).state == "RUNNING"
+    assert local.local_state(tmp_path, "999999999").state == "CANCELLED"
 
 
 def test_array_chunks_stay_below_max_array_size() -> None:

@@ -14,44 +14,21 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from ..run_records import RunRecord
+from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, listed_ids
 
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "NodeList", "DerivedExitCode")
 ACCOUNTING_DISABLED = "accounting storage is disabled"
-# states after which a job (or array task) will not change any more unless requeued
-TERMINAL_STATES = frozenset({
-    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-    "TIMEOUT", "REVOKED",
-})
 _TIMEOUT_S = 30
 
 
 class SlurmError(RuntimeError):
     """A Slurm client command failed (message includes the command and its stderr)."""
-
-
-@dataclass(frozen=True)
-class JobState:
-    """One job or one array task as the scheduler sees it."""
-
-    job_id: str                      # "12" for a plain job, "12_3" for array task 3 of array job 12
-    state: str                       # first word of Slurm's state: COMPLETED, FAILED, CANCELLED, RUNNING, ...
-    exit_code: int | None = None     # the batch script's exit status (None while unknown)
-    signal: int | None = None        # the signal that ended it (0 = none)
-    elapsed_s: int | None = None     # wall time used so far
-    nodes: str = ""                  # Slurm's compact node list, e.g. "n[1-2]"; "" while pending
-    array_task_id: int | None = None
-    raw_state: str = ""              # Slurm's full state text, e.g. "CANCELLED by 0"
-    source: str = "sacct"            # "sacct" or "scontrol" (accounting fallback)
-    derived_exit_code: int | None = None   # highest exit code of the job's srun steps (when Slurm knows it)
-
-    @property
-    def array_job_id(self) -> str | None:
-        return self.job_id.split("_", 1)[0] if self.array_task_id is not None else None
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
 
 
 # ------------------------------------------------------------------------------------------------- pure parsing
@@ -267,7 +244,7 @@ def cancel(job_id: str | int, task: int | None = None, signal: str | None = None
     _run(argv)
 
 
-def requeue(job_id: str | int, task: int | None = None) -> None:
+def requeue_job(job_id: str | int, task: int | None = None) -> None:
     """``scontrol requeue JOB[_TASK]``: the job restarts (its batch script runs again, logs append)."""
     target = f"{job_id}_{task}" if task is not None else str(job_id)
     _run(["scontrol", "requeue", target])
@@ -280,3 +257,46 @@ def ping() -> bool:
     except SlurmError:
         return False
     return proc.returncode == 0 and "UP" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------- the back-end
+class TemplateSlurmExecutor(submitit.SlurmExecutor):  # type: ignore[misc]  # submitit ships no type hints
+    """submitit's SlurmExecutor submitting a rendered sbatch script as it is."""
+
+    def __init__(self, folder: Path, script: str, num_tasks: int) -> None:
+        super().__init__(folder)
+        self._script = script
+        self._ntasks = num_tasks
+
+    def _make_submission_file_text(self, command: str, uid: str) -> str:
+        return self._script
+
+    def _num_tasks(self) -> int:
+        return self._ntasks
+
+    def submit_script(self) -> Any:
+        try:
+            return self._submit_command("")
+        except (submitit.core.utils.FailedJobError, OSError) as exc:
+            lines = str(exc).strip().splitlines()
+            raise LaunchError(f"sbatch refused the job: {lines[-1] if lines else repr(exc)}") from exc
+
+
+class SlurmBackend:
+    """Jobs through sbatch (submitit writes the script and parses the id), states from sacct, scancel."""
+
+    name = "slurm"
+
+    def submit(self, job: JobRequest) -> str:
+        (job.run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
+        handle = TemplateSlurmExecutor(job.run_dir / SUBMITIT_DIR, job.script_text, job.ntasks).submit_script()
+        return str(handle.job_id)
+
+    def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
+        """One sacct call for every run (array tasks included)."""
+        found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id])
+        return {(run_dir, job_id): found.get(job_id) or JobState(job_id, "UNKNOWN", source="none")
+                for run_dir, record in runs for job_id in listed_ids(record)}
+
+    def cancel(self, job_id: str, task: int | None, requeue: bool) -> None:
+        (requeue_job if requeue else cancel)(job_id, task)
