@@ -68,6 +68,8 @@ def preflight(profile: str, recipe: str | None, overrides: tuple[str, ...], prof
         click.echo(summary(report))
     if found:
         click.echo(f"versions: {json.dumps(found[0].get('versions'))}")
+        for lack in found[0].get("lacks") or []:   # type: ignore[union-attr]
+            click.echo(f"lacks: {lack}")
     expected = exp.world_size
     if not all(r.ok for r in rows) or len(found) != expected or not all(r.get("ok") for r in found):
         click.echo(f"preflight FAILED: {len(found)}/{expected} rank reports, job state "

@@ -144,6 +144,17 @@ def probe_all(deep: bool = False) -> dict[str, Capability]:
     return {c.name: c for c in caps}
 
 
+def missing(caps: dict[str, Capability], deepep_wanted: bool) -> list[str]:
+    """What this environment (a node, a container image) lacks to train, one line each naming what to add."""
+    needs = [("megatron.training", "megatron-core >= 0.17 (Python >= 3.12) or a Megatron-LM checkout "
+                                   "(profile.megatron_path)"),
+             ("transformer_engine", "Transformer Engine (transformer-engine[pytorch])")]
+    if deepep_wanted:
+        needs.append(("deep_ep", "DeepEP (deep_ep), or switches.deepep=false"))
+    return [f"{what}: {caps[name].reason or 'unusable'}" for name, what in needs
+            if name in caps and not caps[name].usable]
+
+
 def versions(caps: dict[str, Capability]) -> dict[str, str]:
     """{name: version or 'unusable: why'} for reports, plus the toolkit's own version."""
     out = {"orchestrator": toolkit_version()}

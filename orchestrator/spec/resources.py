@@ -22,6 +22,11 @@ def _data_dir(checkout_name: str, package: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def package_dir() -> Path:
+    """The orchestrator package's own directory (what a container mounts to run the node entry)."""
+    return Path(__file__).resolve().parent.parent
+
+
 def templates_dir() -> Path:
     """The Jinja2 templates."""
     return _data_dir("templates", "orchestrator.templates")

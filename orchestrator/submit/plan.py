@@ -127,10 +127,13 @@ class ScriptRender:
     """``--array`` (``0-2%4``), or None."""
     preflight: bool = False
     """The node entry runs the preflight payload instead of the command."""
+    run_root: str | None = None
+    """The run directory a container mounts, when ``run_dir`` is an array's task pattern."""
 
     def text(self, dependency: str | None) -> str:
         return render.render(self.exp, self.run_dir, job_name=self.job_name, array=self.array,
-                             dependency=dependency, preflight=self.preflight).files[self.name]
+                             dependency=dependency, preflight=self.preflight, run_root=self.run_root
+                             ).files[self.name]
 
 
 @dataclass(frozen=True)
@@ -296,7 +299,7 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
     array = f"0-{len(members) - 1}%{sweep.max_parallel or first.profile.max_array_parallel}"
     dependency = Dependency("afterany", chunk) if chunk else None
     task_dir = f"{run_dir}/tasks/{chunk}_%a"
-    source = ScriptRender(first, task_dir, "sbatch.sh", job_name=sweep.name, array=array)
+    source = ScriptRender(first, task_dir, "sbatch.sh", job_name=sweep.name, array=array, run_root=run_dir)
     script = PlannedFile(f"sbatch-array{chunk}.sh", source.text(dependency.text(placeholders(chunk))
                                                                 if dependency else None))
     return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,

@@ -114,7 +114,13 @@ def job_spec(exp: Experiment, args: megatron_args.MegatronArgs) -> jobspec.JobSp
         dispatcher_fallback=jobspec.DispatcherFallback())
 
 
-def srun_flags(exp: Experiment) -> list[str]:
+def toolkit_mounts(toolkit_dir: str, run_dir: str) -> list[str]:
+    """What every container job mounts at the same paths: the toolkit's package directory (read-only; the node
+    entry imports from it) and the run directory (job.json, logs, checkpoints)."""
+    return [f"{toolkit_dir}:{toolkit_dir}:ro", f"{run_dir}:{run_dir}"]
+
+
+def srun_flags(exp: Experiment, run_dir: str, toolkit_dir: str) -> list[str]:
     """srun's flags: tasks, pyxis container, and no CPU binding of Slurm's own when bindpcie binds."""
     prof, cont = exp.profile, exp.profile.container
     flags = [f"--ntasks-per-node={prof.gpus_per_node}", "--kill-on-bad-exit=1"]
@@ -122,8 +128,7 @@ def srun_flags(exp: Experiment) -> list[str]:
         flags.append("--cpu-bind=none")
     if cont.image:
         flags.append(f"--container-image={cont.image}")
-        if cont.mounts:
-            flags.append(f"--container-mounts={','.join(cont.mounts)}")
+        flags.append(f"--container-mounts={','.join([*cont.mounts, *toolkit_mounts(toolkit_dir, run_dir)])}")
         if cont.workdir:
             flags.append(f"--container-workdir={cont.workdir}")
         if not cont.mount_home:
@@ -147,8 +152,13 @@ def log_pattern(run_dir: str, array: bool) -> str:
 
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
            dependency: str | None = None, extra_sbatch: dict[str, str] | None = None,
-           preflight: bool = False) -> Rendered:
-    """Render every file of one job for ``run_dir`` (which need not exist yet)."""
+           preflight: bool = False, run_root: str | None = None, toolkit_dir: str | None = None) -> Rendered:
+    """Render every file of one job for ``run_dir`` (which need not exist yet).
+
+    ``run_root``: the run directory a container mounts (an array's ``run_dir`` is its ``tasks/<chunk>_%a``);
+    ``toolkit_dir``: the toolkit's package directory a container mounts (default: this one).
+    """
+    toolkit = toolkit_dir or str(resources.package_dir())
     args = megatron_args.build(exp, run_dir)
     spec = job_spec(exp, args)
     common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env,
@@ -159,7 +169,8 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
             "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
             dependency=dependency, extra_sbatch=extra_sbatch or {},
             log_pattern=log_pattern(run_dir, bool(array)),
-            env_passthrough=spec.env_passthrough, srun_flags=srun_flags(exp), **common)
+            env_passthrough=spec.env_passthrough, toolkit_parent=str(Path(toolkit).parent),
+            srun_flags=srun_flags(exp, run_root or run_dir, toolkit), **common)
     else:
         files["launch_local.sh"] = render_template("launch_local.sh.j2", world_size=exp.world_size,
                                                    master_port=master_port(zlib.crc32(run_dir.encode())),

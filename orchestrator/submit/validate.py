@@ -183,6 +183,43 @@ def rule_switches(exp: Experiment) -> list[Problem]:
     return out
 
 
+def container_paths(exp: Experiment) -> list[tuple[str, str]]:
+    """(setting, absolute path) of everything a job reads or writes outside its run directory."""
+    prof, t = exp.profile, exp.recipe.training
+    found = [("training.data_path", p) for p in t.data_path if not _is_number(p)]
+    found += [("training.tokenizer_model", t.tokenizer_model or ""), ("training.checkpoint_dir", t.checkpoint_dir or ""),
+              ("profile.megatron_path", prof.megatron_path or ""), ("profile.bindpcie_path", prof.bindpcie_path or "")]
+    return [(setting, path) for setting, path in found if path.startswith("/")]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _mounted(path: str, mounts: list[str]) -> bool:
+    """Whether a container path lies under the destination of one of pyxis' ``SRC[:DST[:FLAGS]]`` mounts."""
+    targets = [(m.split(":") + [m])[1] if ":" in m else m for m in mounts]
+    return any(path == dst or path.startswith(dst.rstrip("/") + "/") for dst in targets if dst)
+
+
+def rule_container(exp: Experiment) -> list[Problem]:
+    """With a container image, every path the job needs must be mounted (the run directory and the toolkit are)."""
+    cont = exp.profile.container
+    if not cont.image:
+        return []
+    return [Problem(setting, f"{path} is not visible in the container: no profile.container.mounts entry covers it",
+                    f"add a mount such as '{_top(path)}:{_top(path)}' to profile.container.mounts")
+            for setting, path in container_paths(exp) if not _mounted(path, cont.mounts)]
+
+
+def _top(path: str) -> str:
+    return "/" + path.strip("/").split("/")[0]
+
+
 def rule_warnings(exp: Experiment) -> list[Problem]:
     s, t, out = exp.recipe.switches, exp.recipe.training, []
     if s.force_load_balancing:
@@ -211,7 +248,7 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
 
 
 RULES: tuple[Rule, ...] = (rule_resources, rule_model_parallel, rule_experts, rule_layout, rule_batch,
-                           rule_switches, rule_warnings)
+                           rule_switches, rule_container, rule_warnings)
 
 
 def validate(exp: Experiment) -> list[Problem]:

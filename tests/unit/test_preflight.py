@@ -50,6 +50,21 @@ def test_single_local_rank_preflight_reports_one_json_line(tmp_path: Path) -> No
         assert "falls back to --moe-token-dispatcher-type alltoall" in r["dispatcher"]
     if not capabilities.probe_megatron_training().usable:
         assert r["megatron_args"]["message"].startswith("megatron.training not importable here")
+    lacks = [line.split(":")[0] for line in r["lacks"]]        # what this environment (an image) lacks to train
+    assert ("megatron-core >= 0.17 (Python >= 3.12) or a Megatron-LM checkout (profile.megatron_path)" in lacks) \
+        == (not capabilities.probe_megatron_training().usable)
+    assert ("DeepEP (deep_ep), or switches.deepep=false" in lacks) == (not capabilities.probe_deepep().usable)
+
+
+def test_what_an_image_lacks_is_named_with_what_to_install() -> None:
+    absent = capabilities.Capability("x", False, None, "not installed")
+    caps = {"megatron.training": absent, "transformer_engine": absent, "deep_ep": absent}
+    assert capabilities.missing(caps, deepep_wanted=False) == [
+        "megatron-core >= 0.17 (Python >= 3.12) or a Megatron-LM checkout (profile.megatron_path): not installed",
+        "Transformer Engine (transformer-engine[pytorch]): not installed"]
+    assert len(capabilities.missing(caps, deepep_wanted=True)) == 3
+    present = capabilities.Capability("x", True, "1.0")
+    assert capabilities.missing(dict.fromkeys(caps, present), deepep_wanted=True) == []
 
 
 def test_reports_glued_together_by_ranks_sharing_a_log_are_all_read() -> None:

@@ -19,6 +19,7 @@ from orchestrator.spec.typed import ConfigError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RUN_DIR = "/runs/golden"
+TOOLKIT = "/opt/toolkit/orchestrator"    # where the golden files' container finds the toolkit's package
 CASES = {
     "h100-eos": "deepseek-v3", "h100": "deepseek-v3", "h200": "deepseek-v3", "gb200-nvl72": "deepseek-v3",
     "local-slurm": "dsv3-proxy-3l", "local": "dsv3-proxy-3l",
@@ -34,7 +35,7 @@ def golden_experiment(profile: str) -> Experiment:
 
 @pytest.mark.parametrize("profile", sorted(CASES))
 def test_golden_files(profile: str) -> None:
-    files = render(golden_experiment(profile), RUN_DIR).files
+    files = render(golden_experiment(profile), RUN_DIR, toolkit_dir=TOOLKIT).files
     for name, text in files.items():
         path = GOLDEN / profile / name
         if os.environ.get("UPDATE_GOLDEN") == "1":

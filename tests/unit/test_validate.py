@@ -141,3 +141,18 @@ def test_every_problem_names_setting_and_fix() -> None:
         line = str(problem)
         assert "\n" not in line and line.startswith("error: ") and "(fix: " in line
 
+
+
+def test_container_jobs_refuse_a_path_no_mount_covers() -> None:
+    # h100-eos runs in a container that mounts /lustre (plus the toolkit and the run directory, always)
+    [found] = problems("h100-eos", "deepseek-v3", "training.data_path=[0.5, /data/a_text, 0.5, /lustre/b_text]")
+    assert str(found) == ("error: training.data_path: /data/a_text is not visible in the container: no "
+                          "profile.container.mounts entry covers it (fix: add a mount such as '/data:/data' to "
+                          "profile.container.mounts)")
+    assert settings(problems("h100-eos", "deepseek-v3", "profile.megatron_path=/opt/megatron-lm",
+                             "training.tokenizer_model=/models/tok", "training.tokenizer_type=HuggingFaceTokenizer",
+                             "profile.bindpcie_path=/lustre/bindpcie")) == ["training.tokenizer_model",
+                                                                             "profile.megatron_path"]
+    assert problems("h100-eos", "deepseek-v3", "training.data_path=[/lustre/a_text]",
+                    "training.tokenizer_model=deepseek-ai/DeepSeek-V3") == []     # a hub name is not a path
+    assert problems("local-slurm", "dsv3-proxy-3l", "profile.megatron_path=/opt/megatron-lm") == []  # no container
