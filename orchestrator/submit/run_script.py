@@ -26,12 +26,14 @@ class RunVar:
     """Separator when the setting is a list (None for scalars)."""
     raw: bool = False
     """Pass the value to YAML as it is (numbers); otherwise it stays a string."""
+    prefill: bool = True
+    """Write the profile's value into the block (False: left empty, so PROFILE=other keeps that profile's value)."""
 
 
 RUN_VARS: tuple[RunVar, ...] = (
     RunVar("PROFILE", "", "cluster profile: orchestrator profiles lists them"),
     RunVar("RECIPE", "", "recipe; empty = the profile's default_recipe (orchestrator recipes lists them)"),
-    RunVar("NNODES", "profile.nodes", "nodes per job; empty = the profile's", raw=True),
+    RunVar("NNODES", "profile.nodes", "nodes per job; empty = the profile's", raw=True, prefill=False),
     RunVar("ACCOUNT", "profile.account", "Slurm account"),
     RunVar("PARTITION", "profile.partition", "Slurm partition"),
     RunVar("TIME_LIMIT", "profile.time_limit", "wall-clock limit per job, HH:MM:SS"),
@@ -52,7 +54,7 @@ def profile_value(profile: ClusterProfile, var: RunVar) -> str:
     """The profile's current value of a run.sh variable, as text ('' when unset)."""
     if var.name == "PROFILE":
         return profile.name
-    if not var.setting.startswith("profile."):
+    if not var.setting.startswith("profile.") or not var.prefill:
         return ""
     value: object = profile
     for part in var.setting.removeprefix("profile.").split("."):
