@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -17,6 +17,8 @@ from ..spec.config import Experiment, load_experiment
 from ..spec.typed import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -28,15 +30,15 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     sys.exit(code)
 
 
-def handle_config_errors(func: F) -> F:
+def handle_config_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a ConfigError anywhere below a verb into one line and exit status 2."""
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except ConfigError as err:
             fail(str(err))
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def experiment_options(func: F) -> F:

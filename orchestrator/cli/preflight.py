@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -16,7 +17,7 @@ _MARK = '{"preflight"'
 _DECODER = json.JSONDecoder()
 
 
-def report_objects(line: str) -> list[dict[str, object]]:
+def report_objects(line: str) -> list[dict[str, Any]]:
     """The preflight reports in one log line: anywhere in it, several when ranks' output got glued together."""
     found, at = [], line.find(_MARK)
     while at >= 0:
@@ -29,7 +30,7 @@ def report_objects(line: str) -> list[dict[str, object]]:
     return found
 
 
-def reports(rows: list[status.Row]) -> list[dict[str, object]]:
+def reports(rows: list[status.Row]) -> list[dict[str, Any]]:
     """The per-rank JSON reports the preflight payload printed."""
     found = []
     for row in rows:
@@ -37,16 +38,16 @@ def reports(rows: list[status.Row]) -> list[dict[str, object]]:
             continue
         with open(row.log, errors="replace") as handle:
             found += [obj for line in handle if _MARK in line for obj in report_objects(line)]
-    return sorted(found, key=lambda r: int(r.get("rank", 0)))  # type: ignore[arg-type]
+    return sorted(found, key=lambda r: int(r.get("rank", 0)))
 
 
-def summary(report: dict[str, object]) -> str:
+def summary(report: dict[str, Any]) -> str:
     allreduce = report.get("allreduce") or {}
     margs = report.get("megatron_args") or {}
     return (f"rank {report.get('rank')}/{report.get('world_size')} {report.get('host')}: "
             f"{'ok' if report.get('ok') else 'FAILED'}, all-reduce "
-            f"{'ok' if allreduce.get('ok') else 'FAILED'} ({allreduce.get('backend')}), "  # type: ignore[union-attr]
-            f"binding: {report.get('binding')}, megatron args: {margs.get('message')}")  # type: ignore[union-attr]
+            f"{'ok' if allreduce.get('ok') else 'FAILED'} ({allreduce.get('backend')}), "
+            f"binding: {report.get('binding')}, megatron args: {margs.get('message')}")
 
 
 @click.command("preflight")
@@ -68,7 +69,7 @@ def preflight(profile: str, recipe: str | None, overrides: tuple[str, ...], prof
         click.echo(summary(report))
     if found:
         click.echo(f"versions: {json.dumps(found[0].get('versions'))}")
-        for lack in found[0].get("lacks") or []:   # type: ignore[union-attr]
+        for lack in found[0].get("lacks") or []: 
             click.echo(f"lacks: {lack}")
     expected = exp.world_size
     if not all(r.ok for r in rows) or len(found) != expected or not all(r.get("ok") for r in found):

@@ -8,6 +8,7 @@ the status table and how to point run.sh at a cluster. Slurm profiles: submit, t
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -56,7 +57,7 @@ def runsh(ctx: click.Context) -> None:
                    interval=2.0, as_json=False)
 
 
-def _local(ctx: click.Context, exp: Experiment, common: dict[str, object], overrides: list[str]) -> None:
+def _local(ctx: click.Context, exp: Experiment, common: Mapping[str, object], overrides: list[str]) -> None:
     click.echo(f"== preflight: {exp.world_size} local ranks")
     ctx.invoke(preflight, overrides=tuple(overrides), no_wait=False, **common)
     blocker = training_blocker(exp.profile.gpus_per_node)

@@ -37,7 +37,7 @@ def check(argv: list[str], world_size: int | None = None) -> dict[str, Any]:
     noise = io.StringIO()
     try:
         with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
-            from megatron.training.arguments import parse_args, validate_args  # type: ignore[import-not-found]
+            from megatron.training.arguments import parse_args, validate_args
             args = parse_args()
             validate_args(args, {})
             _transformer_config(args)
@@ -53,7 +53,7 @@ def check(argv: list[str], world_size: int | None = None) -> dict[str, Any]:
 def _transformer_config(args: Any) -> None:
     """Build the TransformerConfig too: its __post_init__ holds most MoE/overlap checks."""
     try:
-        from megatron.training.arguments import core_transformer_config_from_args  # type: ignore[import-not-found]
+        from megatron.training.arguments import core_transformer_config_from_args
     except ImportError:
         return
     core_transformer_config_from_args(args)

@@ -8,10 +8,11 @@ import time
 from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Callable, ParamSpec, TypeVar
 
 PREFIX = "orchestrator.train"
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def process_start_time(fallback: float) -> float:
@@ -57,12 +58,12 @@ class StartupClock:
         )
 
 
-def call_once_after(fn: F, after_first: Callable[[], None]) -> F:
+def call_once_after(fn: Callable[P, R], after_first: Callable[[], None]) -> Callable[P, R]:
     """Wrap ``fn`` so that ``after_first`` runs once, after its first call returns."""
     done = False
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         nonlocal done
         result = fn(*args, **kwargs)
         if not done:
@@ -70,4 +71,4 @@ def call_once_after(fn: F, after_first: Callable[[], None]) -> F:
             after_first()
         return result
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -74,7 +74,7 @@ def check_supported(args: Any) -> None:
 
 
 def _use_te(args: Any) -> bool:
-    return args.transformer_impl == "transformer_engine"
+    return bool(args.transformer_impl == "transformer_engine")
 
 
 def layer_spec(args: Any, num_experts: int | None) -> Any:
@@ -164,11 +164,11 @@ def _mtp_on_this_rank(config: Any, vp_stage: int | None) -> bool:
     from megatron.core.transformer.multi_token_prediction import mtp_on_this_rank
 
     if "layout" in inspect.signature(mtp_on_this_rank).parameters:  # 0.18 and later
-        return mtp_on_this_rank(
+        return bool(mtp_on_this_rank(
             config.pipeline_model_parallel_layout, config.mtp_num_layers,
             ignore_virtual=False, vp_stage=vp_stage,
-        )
-    return mtp_on_this_rank(config, ignore_virtual=False, vp_stage=vp_stage)
+        ))
+    return bool(mtp_on_this_rank(config, ignore_virtual=False, vp_stage=vp_stage))
 
 
 def get_batch(
@@ -267,14 +267,15 @@ def train_valid_test_datasets_provider(num_samples: list[int], vp_stage: int | N
     )
 
     def built_here() -> bool:
-        return is_first_or_last_pipeline_stage(vp_stage) and mpu.get_tensor_model_parallel_rank() == 0
+        return bool(is_first_or_last_pipeline_stage(vp_stage) and mpu.get_tensor_model_parallel_rank() == 0)
 
     dataset_type = MockGPTDataset if args.mock_data else GPTDataset
     log(f"building {dataset_type.__name__} splits of {num_samples} samples")
-    return BlendedMegatronDatasetBuilder(dataset_type, num_samples, built_here, config).build()
+    splits: tuple[Any, Any, Any] = BlendedMegatronDatasetBuilder(dataset_type, num_samples, built_here, config).build()
+    return splits
 
 
-train_valid_test_datasets_provider.is_distributed = True  # type: ignore[attr-defined]
+train_valid_test_datasets_provider.is_distributed = True  # type: ignore[attr-defined]  # Megatron reads this flag
 
 
 def _on_first_iteration(clock: StartupClock) -> None:

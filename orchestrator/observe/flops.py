@@ -88,31 +88,35 @@ class ModelShape:
             value = args.get(name)
             return default if value is None else value
 
+        def number(name: str, default: int | None = None) -> int:
+            value = get(name, default)
+            if not isinstance(value, (int, float, str)):
+                raise ValueError(f"the log's argument dump has no number for {name} ({value!r})")
+            return int(value)
+
         vocab = padded_vocab_size or get("padded_vocab_size")
         if vocab is None:
             raw = get("vocab_size")
             if not isinstance(raw, int):
                 raise ValueError("no vocabulary size: the log has neither '> padded vocab' nor vocab_size")
-            vocab = pad_vocab(raw, int(get("make_vocab_size_divisible_by", 128)),  # type: ignore[arg-type]
-                              int(get("tensor_model_parallel_size", 1)))  # type: ignore[arg-type]
+            vocab = pad_vocab(raw, number("make_vocab_size_divisible_by", 128), number("tensor_model_parallel_size", 1))
+        if not isinstance(vocab, (int, float, str)):
+            raise ValueError(f"the log's padded vocabulary size is not a number ({vocab!r})")
         freq = get("moe_layer_freq", 1)
-        ints = {name: get(name) for name in (
+        optional = {name: (number(name) if isinstance(get(name), int) else None) for name in (
             "q_lora_rank", "kv_channels", "num_query_groups", "num_experts", "moe_ffn_hidden_size",
             "moe_shared_expert_intermediate_size", "moe_latent_size", "mtp_num_layers")}
         return cls(
-            num_layers=int(get("num_layers")), hidden_size=int(get("hidden_size")),  # type: ignore[arg-type]
-            ffn_hidden_size=int(get("ffn_hidden_size")),  # type: ignore[arg-type]
-            num_attention_heads=int(get("num_attention_heads")),  # type: ignore[arg-type]
-            padded_vocab_size=int(vocab), swiglu=bool(get("swiglu", False)),  # type: ignore[arg-type]
-            multi_latent_attention=bool(get("multi_latent_attention", False)),
-            kv_lora_rank=int(get("kv_lora_rank", 512)), qk_head_dim=int(get("qk_head_dim", 128)),  # type: ignore
-            qk_pos_emb_head_dim=int(get("qk_pos_emb_head_dim", 64)),  # type: ignore[arg-type]
-            v_head_dim=int(get("v_head_dim", 128)),  # type: ignore[arg-type]
+            num_layers=number("num_layers"), hidden_size=number("hidden_size"),
+            ffn_hidden_size=number("ffn_hidden_size"), num_attention_heads=number("num_attention_heads"),
+            padded_vocab_size=int(vocab),
+            swiglu=bool(get("swiglu", False)), multi_latent_attention=bool(get("multi_latent_attention", False)),
+            kv_lora_rank=number("kv_lora_rank", 512), qk_head_dim=number("qk_head_dim", 128),
+            qk_pos_emb_head_dim=number("qk_pos_emb_head_dim", 64), v_head_dim=number("v_head_dim", 128),
             group_query_attention=bool(get("group_query_attention", False)),
             attention_output_gate=bool(get("attention_output_gate", False)),
-            moe_layer_freq=tuple(freq) if isinstance(freq, (list, tuple)) else int(freq),  # type: ignore
-            moe_router_topk=int(get("moe_router_topk", 2)),  # type: ignore[arg-type]
-            **{k: int(v) if isinstance(v, int) else None for k, v in ints.items()})  # type: ignore[arg-type]
+            moe_layer_freq=tuple(int(x) for x in freq) if isinstance(freq, (list, tuple)) else number("moe_layer_freq", 1),
+            moe_router_topk=number("moe_router_topk", 2), **optional)
 
 
 def pad_vocab(vocab_size: int, divisible_by: int = 128, tensor_parallel: int = 1) -> int:
@@ -164,6 +168,7 @@ def flops_per_iteration(shape: ModelShape, global_batch: int, seq_len: int) -> f
     attention_layers = shape.num_layers + mtp
     gemms = 3 if shape.swiglu else 2
     expert_width = shape.moe_ffn_hidden_size or shape.ffn_hidden_size
+    routed: float
     if shape.moe_latent_size is None:
         routed = expert_width * shape.moe_router_topk * gemms
     else:

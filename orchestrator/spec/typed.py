@@ -47,7 +47,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(where or cls.__name__, f"expected a mapping, got {_kind(data)}", "write key: value pairs")
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # T is any dataclass: no bound says so
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
@@ -77,7 +77,7 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
         _, val_tp = get_args(tp)
         return {str(k): coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)  # type: ignore[arg-type]
+        return from_dict(tp, value, path)  # type: ignore[arg-type]  # is_dataclass narrows tp to an instance type
     return _coerce_scalar(tp, value, path)
 
 
@@ -120,7 +120,7 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
 
 def to_dict(obj: Any) -> Any:
     """Plain data (for YAML/JSON) from a dataclass tree."""
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else obj
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import sys
 
 from ..spec import megatron_args
 from ..spec.config import Experiment
+from ..spec.versions import resolve_target
 from ..node.megatron_check import available as megatron_available
 from .validate import Problem, blocking, validate
 
@@ -26,7 +27,7 @@ def megatron_own_check(exp: Experiment, timeout_s: float = 120.0) -> Problem | N
     result = json.loads(last[0]) if last[0].startswith("{") else {"ok": False, "error": out.stderr[-300:]}
     if result.get("ok"):
         return None
-    return Problem("megatron", f"Megatron {megatron_args.resolve_target(exp.profile.megatron_version).version} "
+    return Problem("megatron", f"Megatron {resolve_target(exp.profile.megatron_version).version} "
                    f"rejects the arguments: {result.get('error')}", "change the setting it names")
 
 

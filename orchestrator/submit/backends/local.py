@@ -56,7 +56,7 @@ def _run_logged(script: str, log_path: Path) -> int:
                 proc.wait()
 
 
-class ScriptLocalExecutor(submitit.LocalExecutor):  # type: ignore[misc]  # submitit ships no type hints
+class ScriptLocalExecutor(submitit.LocalExecutor):
     """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
 
     def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,11 @@ def _make_states(job_id: str, state_text: str, exit_text: str, elapsed: str, nod
     derived, _ = parse_exit_code(derived_text)
     nodes = "" if nodes.strip() in ("None assigned", "(null)", "") else nodes.strip()
     base, tasks = _split_array_id(job_id.strip())
-    common = dict(state=state, exit_code=code, signal=sig, elapsed_s=parse_elapsed(elapsed), nodes=nodes,
-                  raw_state=state_text, source=source, derived_exit_code=derived)
+    one = JobState(job_id=base, state=state, exit_code=code, signal=sig, elapsed_s=parse_elapsed(elapsed),
+                   nodes=nodes, raw_state=state_text, source=source, derived_exit_code=derived)
     if tasks is None:
-        return [JobState(job_id=base, **common)]  # type: ignore[arg-type]
-    return [JobState(job_id=f"{base}_{t}", array_task_id=t, **common) for t in tasks]  # type: ignore[arg-type]
+        return [one]
+    return [replace(one, job_id=f"{base}_{t}", array_task_id=t) for t in tasks]
 
 
 def parse_sacct(text: str) -> dict[str, JobState]:
@@ -260,7 +261,7 @@ def ping() -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- the back-end
-class TemplateSlurmExecutor(submitit.SlurmExecutor):  # type: ignore[misc]  # submitit ships no type hints
+class TemplateSlurmExecutor(submitit.SlurmExecutor):
     """submitit's SlurmExecutor submitting a rendered sbatch script as it is."""
 
     def __init__(self, folder: Path, script: str, num_tasks: int) -> None:
