@@ -40,7 +40,7 @@ def shjoin(values: list[Any]) -> str:
 def sbatch_value(value: Any) -> str:
     """A value for an ``#SBATCH`` line: refused when it holds spaces, quotes, newlines or shell syntax."""
     text = str(value)
-    if not _SBATCH_SAFE.match(text):
+    if not _SBATCH_SAFE.fullmatch(text):
         raise ConfigError("#SBATCH", f"{text!r} holds characters an #SBATCH line cannot carry",
                           "use letters, digits and . , : @ % / + = - _ [ ] only")
     return text
@@ -49,7 +49,7 @@ def sbatch_value(value: Any) -> str:
 def envname(value: Any) -> str:
     """An environment variable name, refused unless it is a valid identifier."""
     text = str(value)
-    if not _ENV_NAME.match(text):
+    if not _ENV_NAME.fullmatch(text):
         raise ConfigError("env", f"{text!r} is not a valid environment variable name", "use [A-Za-z_][A-Za-z0-9_]*")
     return text
 
