@@ -6,13 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..submit import render as render_mod
 from ..submit.checks import all_problems
-from ..spec.config import Experiment
-from ..submit.plan import dry_run_dir as placeholder_run_dir
+from ..submit.plan import dry_run_dir
 from ..submit.run_script import render_run_sh
-from .common import experiment_options, fail, handle_config_errors, load, print_files
-from .validate import report_problems
+from .common import experiment_options, fail, handle_config_errors, load, print_files, \
+    render_with_warnings, report_problems
 
 
 @click.command("render")
@@ -30,25 +28,13 @@ def render(profile: str, recipe: str | None, overrides: tuple[str, ...], profile
         click.echo(f"wrote {run_sh}: fill the variables marked FILL, then: bash {run_sh}")
         return
     report_problems(all_problems(exp, with_megatron=False), for_submit=False)
-    rendered = render_with_warnings(exp, str(out.resolve()) if out else dry_run_dir(exp))
+    rendered = render_with_warnings(exp, str(out.resolve()) if out else dry_run_dir(exp.profile.output_root,
+                                                                                     exp.recipe.name))
     if dry_run or out is None:
         print_files(rendered.files.items())
         return
     for path in rendered.write(out):
         click.echo(f"wrote {path}")
-
-
-def dry_run_dir(exp: Experiment) -> str:
-    """Where a dry run pretends the run directory is (nothing is written there)."""
-    return placeholder_run_dir(exp.profile.output_root, exp.recipe.name)
-
-
-def render_with_warnings(exp: Experiment, run_dir: str) -> render_mod.Rendered:
-    """Render every file, printing each Megatron-version translation as a warning on stderr."""
-    rendered = render_mod.render(exp, run_dir)
-    for warning in rendered.args.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    return rendered
 
 
 def _write_new(path: Path, text: str) -> None:

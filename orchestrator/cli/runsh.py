@@ -8,20 +8,19 @@ the status table and how to point run.sh at a cluster. Slurm profiles: submit, t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
-from ..submit.checks import all_problems
+from ..observe import status
 from ..spec.config import Experiment, load_experiment
+from ..submit import launch, run_records
+from ..submit.backends.slurm import SlurmError
+from ..submit.checks import all_problems
+from ..submit.plan import dry_run_dir
 from ..submit.run_script import check_required, overrides_from_env, training_blocker
-from .common import handle_config_errors, print_files
-from .preflight import preflight
-from .render import dry_run_dir, render_with_warnings
-from .status import status_cmd
-from .submit import submit
-from .validate import report_problems
+from .common import EXIT_FAILED, check_preflight, fail, follow_and_exit, handle_config_errors, print_files, print_submission, \
+    render_with_warnings, report_problems, submission_errors
 
 LOCAL_TRAIN_ITERS = "training.train_iters=10"
 NEXT_STEPS = """
@@ -33,46 +32,54 @@ then `DRY_RUN=1 bash my-run.sh` to read every file it would submit, and `bash my
 
 
 @click.command("runsh", hidden=True)
-@click.pass_context
 @handle_config_errors
-def runsh(ctx: click.Context) -> None:
+def runsh() -> None:
     """Validate, render and (unless DRY_RUN=1) submit what run.sh's variables describe."""
     env = dict(os.environ)
-    profile_name = env.get("PROFILE") or "local"
     recipe = env.get("RECIPE") or None  # None: the profile's default_recipe
     overrides = overrides_from_env(env)
-    exp = load_experiment(profile_name, recipe, overrides)
+    profile = env.get("PROFILE") or "local"
+    exp = load_experiment(profile, recipe, overrides)
     check_required(exp.profile)
     report_problems(all_problems(exp, with_megatron=False))
     if env.get("DRY_RUN", "") not in ("", "0"):
-        _dry_run(exp)
-        return
-    common = dict(profile=profile_name, recipe=recipe, profiles_dir=None, recipes_dir=None)
-    if exp.profile.scheduler == "local":
-        _local(ctx, exp, common, overrides)
+        print_files(render_with_warnings(exp, dry_run_dir(exp.profile.output_root, exp.recipe.name)).files.items())
+        click.echo("DRY_RUN=1: nothing was submitted")
+    elif exp.profile.scheduler == "local":
+        _local(exp, overrides, load_experiment(profile, recipe, [LOCAL_TRAIN_ITERS, *overrides]))
     else:
-        ctx.invoke(submit, overrides=tuple(overrides), sweep_file=None, segments=1, segment_dependency="afterok",
-                   from_run=None, follow=False, dry_run=False, **common)
-        ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=False, follow=False,
-                   interval=2.0, as_json=False)
+        with submission_errors():
+            print_submission(launch.submit_run(exp, overrides))
+        _show_status(exp, show_all=False)
 
 
-def _local(ctx: click.Context, exp: Experiment, common: Mapping[str, object], overrides: list[str]) -> None:
+def _local(exp: Experiment, overrides: list[str], short: Experiment) -> None:
+    """Preflight ``exp``, then train ``short`` (the same with a few iterations) where this machine can."""
     click.echo(f"== preflight: {exp.world_size} local ranks")
-    ctx.invoke(preflight, overrides=tuple(overrides), no_wait=False, **common)
+    with submission_errors():
+        sub = launch.submit_run(exp, overrides, preflight=True)
+    print_submission(sub)
+    check_preflight(sub, exp.world_size)
     blocker = training_blocker(exp.profile.gpus_per_node)
     if blocker:
         click.echo(f"== training run skipped: {blocker}")
     else:
         click.echo(f"== training: {exp.recipe.name}, a few iterations")
-        ctx.invoke(submit, overrides=(LOCAL_TRAIN_ITERS, *overrides), sweep_file=None, segments=1,
-                   segment_dependency="afterok", from_run=None, follow=True, dry_run=False, **common)
+        with submission_errors():
+            sub = launch.submit_run(short, [LOCAL_TRAIN_ITERS, *overrides])
+        print_submission(sub)
+        follow_and_exit(sub.run_dir)
     click.echo("== runs")
-    ctx.invoke(status_cmd, run=(), root=Path(exp.profile.output_root), show_all=True, follow=False,
-               interval=2.0, as_json=False)
+    _show_status(exp, show_all=True)
     click.echo(NEXT_STEPS)
 
 
-def _dry_run(exp: Experiment) -> None:
-    print_files(render_with_warnings(exp, dry_run_dir(exp)).files.items())
-    click.echo("DRY_RUN=1: nothing was submitted")
+def _show_status(exp: Experiment, show_all: bool) -> None:
+    root = Path(exp.profile.output_root)
+    try:
+        dirs = run_records.find_runs(root) if show_all else [run_records.resolve_run(None, root)]
+        click.echo(status.table(status.collect(dirs)))
+    except run_records.RunError as exc:
+        fail(f"status: {exc}")
+    except SlurmError as exc:
+        fail(f"status: {exc}", EXIT_FAILED)

@@ -3,40 +3,14 @@ with ``--dry-run`` the same checks and plan, printed: every file it would write 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from ..submit import launch, plan, run_records
-from ..observe import status
 from ..spec.sweep import load_sweep
-from .common import EXIT_FAILED, fail, handle_config_errors, load, print_files
-from .validate import report_problems
-
-
-@contextmanager
-def submission_errors() -> Iterator[None]:
-    """Blocking problems → one line each + exit 2; a refused or failed submission → one line + exit 1."""
-    try:
-        yield
-    except launch.InvalidSubmission as exc:
-        report_problems(exc.problems)
-        raise SystemExit(2) from exc
-    except (launch.LaunchError, run_records.RunError) as exc:
-        fail(str(exc), EXIT_FAILED)
-
-
-def print_submission(sub: launch.Submission) -> None:
-    rec = sub.record
-    click.echo(f"run {rec.run_id}: {sub.run_dir}")
-    for job in rec.jobs:
-        dep = f" after {job.dependency}" if job.dependency else ""
-        arr = f" array {job.array}" if job.array else ""
-        click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
-    for task in rec.tasks:
-        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
+from ..submit import launch, plan
+from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
+    submission_errors
 
 
 def print_dry_run(dry: plan.DryRun) -> None:
@@ -65,12 +39,6 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     directives = "".join(f"; --{key}={value}" for key, value in (("array", job.array),
                                                                  ("dependency", dependency)) if value)
     return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"
-
-
-def follow_and_exit(run_dir: Path) -> None:
-    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
-    if not all(r.ok for r in rows):
-        raise SystemExit(EXIT_FAILED)
 
 
 @click.command("submit")

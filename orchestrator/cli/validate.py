@@ -6,17 +6,7 @@ import click
 
 from ..submit.checks import all_problems
 from ..spec.megatron_args import build
-from ..submit.validate import Problem, blocking
-from .common import EXIT_INVALID, experiment_options, handle_config_errors, load
-
-
-def report_problems(problems: list[Problem], for_submit: bool = True) -> None:
-    """Print every problem; exit 2 (nothing rendered or submitted) when one of them blocks."""
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    if stops := blocking(problems, for_submit):
-        click.echo(f"{len(stops)} problem(s) to fix: nothing was rendered or submitted", err=True)
-        raise SystemExit(EXIT_INVALID)
+from .common import experiment_options, handle_config_errors, load, report_problems
 
 
 @click.command("validate")

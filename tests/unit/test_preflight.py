@@ -69,7 +69,7 @@ def test_what_an_image_lacks_is_named_with_what_to_install() -> None:
 
 def test_reports_glued_together_by_ranks_sharing_a_log_are_all_read() -> None:
     # seen in CI: two local ranks under `python -u` wrote '{...}{...}\n\n' into their shared log
-    from orchestrator.cli.preflight import report_objects
+    from orchestrator.observe.preflight_reports import report_objects
     r0, r1 = json.dumps({"preflight": "x", "rank": 0}), json.dumps({"preflight": "x", "rank": 1})
     assert report_objects(r0 + r1) == [{"preflight": "x", "rank": 0}, {"preflight": "x", "rank": 1}]
     assert report_objects("[default1]:" + r1 + "\n") == [{"preflight": "x", "rank": 1}]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestrator.submit import launch, run_records
+from orchestrator.submit import run_records
 from orchestrator.submit.backends import local, slurm
 from orchestrator.cli import main
 
