@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from ..spec.sweep import load_sweep
-from ..submit import launch, plan
+from ..submit import launch, plan, plan_records
 from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
     submission_errors
 
 
-def print_dry_run(dry: plan.DryRun) -> None:
+def print_dry_run(dry: plan_records.DryRun) -> None:
     """The plan as a real submit would carry it out: the placeholders, every file, one line per job."""
     p = dry.plan
     click.echo(f"dry run: nothing written or submitted; the run directory is shown as {p.run_dir} (a real submit "
@@ -71,7 +71,7 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
         if dry_run:
-            print_dry_run(plan.dry_run(request))
+            print_dry_run(plan_records.dry_run(request))
             return
         sub = launch.submit(request)
     print_submission(sub)

@@ -12,7 +12,7 @@ local controller running launch_local.sh).
 Nothing is submitted unless the validation rules pass and every file rendered (``plan.prepare``, then the plan,
 made once for the new run directory's path before the directory is created). The plan is then written and
 submitted job by job; ``submit --dry-run`` prints the same plan for a placeholder directory instead
-(``plan.dry_run``).
+(``plan_records.dry_run``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import plan, run_records
+from . import plan, plan_records, run_records
 from .backends import backend, slurm
 from .backends.base import JobRequest, LaunchError
 from .checks import InvalidSubmission
@@ -87,8 +87,8 @@ def _execute(p: Plan, run_dir: Path) -> Submission:
             error = exc
             break
         for task in job.tasks:
-            _write(run_dir, plan.task_record(p, task, ids[-1], run_records.now_iso()))
-    record = plan.run_record(p, ids, plan.top_level(written))
+            _write(run_dir, plan_records.task_record(p, task, ids[-1], run_records.now_iso()))
+    record = plan_records.run_record(p, ids, plan_records.top_level(written))
     return _finish(run_dir, record, error)
 
 
