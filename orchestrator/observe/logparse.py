@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..node.jobspec import DEEPEP_FALLBACK_WARNING
-from .logrecords import (_DENSE_LINE_BYTES, _ELAPSED, _LINE_RE, _MEM_NEEDLE, IterationRecord, MemoryReport, Piece,
-                         _latest_by_iteration, _memory_reports, _records)
+from .logrecords import (DENSE_LINE_BYTES, ELAPSED_NEEDLE, ITERATION_LINE_RE, MEMORY_NEEDLE, IterationRecord,
+                         MemoryReport, Piece, latest_by_iteration, memory_reports, records_of)
 
 __all__ = ["BLOCK_BYTES", "IterationRecord", "LogSummary", "MemoryReport", "SteadyState", "follow", "parse_file",
            "parse_files", "parse_lines", "steady_state"]
@@ -174,7 +174,7 @@ class _Parser:
 
     def take(self) -> list[IterationRecord]:
         """The records of the iteration lines fed since the last call, in log order."""
-        out, self._pieces = _records(self._pieces), []
+        out, self._pieces = records_of(self._pieces), []
         return out
 
     def _end_dump(self) -> None:
@@ -184,10 +184,10 @@ class _Parser:
         self._tokens_per_iter = seq / world if seq and world else None
 
     def _scan(self, block: bytes, pos: int, stop: int) -> None:
-        if n := block.count(_ELAPSED, pos, stop):  # iteration lines, kept whole where they fill the text
-            self._pieces.append((self._tokens_per_iter, block[pos:stop] if n * _DENSE_LINE_BYTES > stop - pos
-                                 else b"\n".join(_LINE_RE.findall(block, pos, stop))))
-        self._memory += _lines_holding(block, pos, stop, _MEM_NEEDLE)
+        if n := block.count(ELAPSED_NEEDLE, pos, stop):  # iteration lines, kept whole where they fill the text
+            self._pieces.append((self._tokens_per_iter, block[pos:stop] if n * DENSE_LINE_BYTES > stop - pos
+                                 else b"\n".join(ITERATION_LINE_RE.findall(block, pos, stop))))
+        self._memory += _lines_holding(block, pos, stop, MEMORY_NEEDLE)
         for m in map(_VOCAB_RE.search, _lines_holding(block, pos, stop, b"> padded vocab (size: ")):
             if m:
                 self.summary.padded_vocab_size = int(m[3])
@@ -206,9 +206,9 @@ class _Parser:
                              for m in _ARG_RE.finditer(self._last_dump)}
         lazy: dict[str, Callable[[], object]] = {}
         if self._pieces:
-            lazy["records"] = partial(_latest_by_iteration, self._pieces)
+            lazy["records"] = partial(latest_by_iteration, self._pieces)
         if self._memory:
-            lazy["memory"] = partial(_memory_reports, self._memory)
+            lazy["memory"] = partial(memory_reports, self._memory)
         for name in lazy:
             delattr(self.summary, name)
         self.summary.__dict__["_lazy"] = lazy

@@ -16,13 +16,13 @@ from itertools import groupby, repeat
 from operator import itemgetter, lt
 from typing import Any
 
-_ELAPSED = b"elapsed time per iteration (ms)"
+ELAPSED_NEEDLE = b"elapsed time per iteration (ms)"
 """In every iteration line: a line ``iteration N/ M | ...`` without it is not one."""
-_LINE_RE = re.compile(rb"iteration +\d+/ *\d+ \|[^\n]*")
+ITERATION_LINE_RE = re.compile(rb"iteration +\d+/ *\d+ \|[^\n]*")
 _ITER_RE = re.compile(rb"iteration +(\d+)/ *(\d+) \|([^\n]*)")
 _FIELD_RE = re.compile(rb"\| ([^|:]+): +([^|]*?) *(?=\|)")
 _COLUMNS: dict[bytes, str] = {
-    b" consumed samples": "consumed", b" " + _ELAPSED: "elapsed", b" throughput per GPU (TFLOP/s/GPU)": "tflops",
+    b" consumed samples": "consumed", b" " + ELAPSED_NEEDLE: "elapsed", b" throughput per GPU (TFLOP/s/GPU)": "tflops",
     b" learning rate": "lr", b" global batch size": "gbs", b" grad norm": "grad_norm", b" loss scale": "loss_scale",
     b" number of skipped iterations": "skipped", b" number of nan iterations": "nans"}
 """Fields kept, other than losses, by their name as ``_column_records`` splits it out -> column."""
@@ -31,12 +31,12 @@ _COLON_TO_BAR = bytes.maketrans(b":", b"|")
 _NOT_SEPARATORS = bytes(c for c in range(256) if c not in b":|\n")
 _CHUNK, _MIN_CHUNK = 512, 32
 """Iteration lines built at once; lines of several layouts are halved down to ``_MIN_CHUNK``, then read one by one."""
-_DENSE_LINE_BYTES = 800
+DENSE_LINE_BYTES = 800
 """A block is kept whole when its iteration lines x this exceed its size (at ~400 bytes a line they fill half)."""
 _MEM_RE = re.compile(
     rb"\[Rank (\d+)\] \(after (\d+) iterations\) memory \(MB\) \| allocated: ([\d.]+) \| max allocated: "
     rb"([\d.]+) \| reserved: ([\d.]+) \| max reserved: ([\d.]+)")
-_MEM_NEEDLE = b") memory (MB) | allocated: "
+MEMORY_NEEDLE = b") memory (MB) | allocated: "
 """The longest literal of ``_MEM_RE``: a longer needle makes the substring search skip faster."""
 
 @dataclass(slots=True)
@@ -116,7 +116,7 @@ def _int(text: bytes) -> int | None:
 def _record(line: bytes, tokens_per_iter: float | None) -> IterationRecord | None:
     """An iteration line read field by field: the reference reading, used for lines of an unusual layout."""
     m = _ITER_RE.search(line)
-    if not m or _ELAPSED not in m[3]:
+    if not m or ELAPSED_NEEDLE not in m[3]:
         return None
     fields = dict(_FIELD_RE.findall(b"|" + m[3]))
     get = fields.get
@@ -128,7 +128,7 @@ def _record(line: bytes, tokens_per_iter: float | None) -> IterationRecord | Non
             losses[name] = value
             if is_balancing:
                 balancing[name] = value
-    elapsed, gbs = _num(get(_ELAPSED, b"")), _int(get(b"global batch size", b""))
+    elapsed, gbs = _num(get(ELAPSED_NEEDLE, b"")), _int(get(b"global batch size", b""))
     return IterationRecord(
         int(m[1]), int(m[2]), elapsed, _num(get(b"throughput per GPU (TFLOP/s/GPU)", b"")),
         _num(get(b"learning rate", b"")), gbs, losses.get("lm loss"), losses.get("mtp_1 loss"),
@@ -212,13 +212,13 @@ Piece = tuple[float | None, bytes]
 """Raw text holding iteration lines, and the tokens per sample and second (seq_length / world_size) for them."""
 
 
-def _records(pieces: list[Piece]) -> list[IterationRecord]:
+def records_of(pieces: list[Piece]) -> list[IterationRecord]:
     """Records of the iteration lines of raw pieces, in log order."""
     out: list[IterationRecord] = []
     for tokens_per_iter, group in groupby(pieces, key=itemgetter(0)):  # the pieces under one argument dump
         lines: list[bytes] = []
         for _, text in group:
-            lines += _LINE_RE.findall(text)
+            lines += ITERATION_LINE_RE.findall(text)
             full = len(lines) - len(lines) % _CHUNK
             for at in range(0, full, _CHUNK):
                 out += _build(lines[at:at + _CHUNK], tokens_per_iter)
@@ -227,9 +227,9 @@ def _records(pieces: list[Piece]) -> list[IterationRecord]:
     return out
 
 
-def _latest_by_iteration(pieces: list[Piece]) -> list[IterationRecord]:
+def latest_by_iteration(pieces: list[Piece]) -> list[IterationRecord]:
     """Records ordered by iteration; a repeated iteration (restart) keeps its latest line."""
-    records = _records(pieces)
+    records = records_of(pieces)
     iters = [r.iteration for r in records]
     if all(map(lt, iters, iters[1:])):
         return records
@@ -237,7 +237,7 @@ def _latest_by_iteration(pieces: list[Piece]) -> list[IterationRecord]:
     return [by_iter[i] for i in sorted(by_iter)]
 
 
-def _memory_reports(lines: list[bytes]) -> list[MemoryReport]:
+def memory_reports(lines: list[bytes]) -> list[MemoryReport]:
     """The memory report of each line (its first), in log order."""
     return [MemoryReport(int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]), float(m[6]))
             for m in map(_MEM_RE.search, lines) if m]

@@ -238,7 +238,7 @@ def test_column_wise_build_equals_the_field_by_field_reading(mutations: list[tup
     for index, at, cut, text in mutations:
         line = lines[index]
         lines[index] = line[:at] + text + line[at + cut:]
-    raw = logrecords._LINE_RE.findall(("\n".join(lines * copies) + "\n").encode())
+    raw = logrecords.ITERATION_LINE_RE.findall(("\n".join(lines * copies) + "\n").encode())
     reference = [rec for line in raw if (rec := logrecords._record(line, 2048.0))]
     assert repr(logrecords._build(raw, 2048.0)) == repr(reference)  # repr: NaN equals NaN
 
