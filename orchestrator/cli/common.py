@@ -16,7 +16,7 @@ from ..observe import preflight_reports, status
 from ..spec.config import Experiment, load_experiment
 from ..spec.typed import ConfigError
 from ..submit import launch, render, run_records
-from ..submit.validate import Problem, blocking
+from ..submit.rules import Problem, blocking
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")

@@ -10,7 +10,7 @@ from ..spec import megatron_args
 from ..spec.config import Experiment
 from ..spec.versions import resolve_target
 from ..node.megatron_check import available as megatron_available
-from .validate import Problem, blocking, validate
+from .rules import Problem, blocking, validate
 
 
 def megatron_own_check(exp: Experiment, timeout_s: float = 120.0) -> Problem | None:

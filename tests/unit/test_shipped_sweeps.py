@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.spec.config import load_experiment
 from orchestrator.spec.sweep import expand, load_sweep
-from orchestrator.submit.validate import blocking, validate
+from orchestrator.submit.rules import blocking, validate
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.spec.config import load_experiment
-from orchestrator.submit.validate import Problem, blocking, validate
+from orchestrator.submit.rules import Problem, blocking, validate
 
 ACCOUNT = "profile.account=acct"
 
