@@ -155,7 +155,7 @@ def missing(caps: dict[str, Capability], deepep_wanted: bool) -> list[str]:
             if name in caps and not caps[name].usable]
 
 
-def versions(caps: dict[str, Capability]) -> dict[str, str]:
+def version_report(caps: dict[str, Capability]) -> dict[str, str]:
     """{name: version or 'unusable: why'} for reports, plus the toolkit's own version."""
     out = {"orchestrator": toolkit_version()}
     for name, cap in caps.items():

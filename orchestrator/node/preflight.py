@@ -125,7 +125,7 @@ def run(spec_path: str) -> int:
         "preflight": spec.name, "ok": ok, "rank": dist_env.rank, "world_size": dist_env.world_size,
         "local_rank": dist_env.local_rank, "host": entry.host_name(os.environ), "launcher": dist_env.launcher,
         "binding": os.environ.get("ORCH_BINDING", "unknown"), "gpus": gpus,
-        "versions": capabilities.versions(caps), "allreduce": allreduce, "dispatcher": dispatcher,
+        "versions": capabilities.version_report(caps), "allreduce": allreduce, "dispatcher": dispatcher,
         "megatron_args": margs, "lacks": capabilities.missing(caps, entry.deepep_requested(spec.command)),
     }
     # one write() for the line and its newline: under `python -u` print() writes them apart, and the ranks that

@@ -28,7 +28,8 @@ def fill(pattern: str, ids: list[str]) -> str:
     return pattern
 
 
-def versions(target: Any) -> dict[str, str]:
+def submission_versions(target: Any) -> dict[str, str]:
+    """What submitted the run: the toolkit, Python, submitit, the Megatron target and the Slurm client."""
     out = {"orchestrator": __version__, "python": platform.python_version(), "submitit": submitit.__version__,
            "megatron_target": f"{target.version} ({target.source})"}
     try:
@@ -52,7 +53,7 @@ def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") 
         profile={"name": exp.profile.name, "resolved": to_dict(exp.profile)},
         recipe={"name": exp.recipe.name, "resolved": to_dict(exp.recipe)},
         overrides=list(req.overrides), command=[] if req.sweep else list(spec.command),
-        env=secret_names.redact(spec.env), versions=versions(plan.first.args.target),
+        env=secret_names.redact(spec.env), versions=submission_versions(plan.first.args.target),
         files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
         created=created)
     for job, job_id_ in zip(plan.jobs, ids):
