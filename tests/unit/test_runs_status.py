@@ -12,7 +12,9 @@ from submitit.core.utils import cloudpickle_dump
 from orchestrator.spec import config, secret_names
 from orchestrator.submit import launch, plan, render, run_records
 from orchestrator.observe import status
+from orchestrator.submit import backends
 from orchestrator.submit.backends import local
+from orchestrator.submit.backends.base import JobState
 
 
 def _record(run_id: str = "r", **kw: object) -> run_records.RunRecord:
@@ -169,3 +171,18 @@ def test_output_root_is_recorded_as_an_absolute_path(tmp_path: Path, monkeypatch
 def test_record_json_is_plain_json(tmp_path: Path) -> None:
     run_records.write_record(tmp_path, _record(env=secret_names.redact({"HF_TOKEN": "x"})))
     assert json.loads((tmp_path / "record.json").read_text())["env"] == {"HF_TOKEN": "<redacted>"}
+
+
+def test_status_asks_each_back_end_once_for_all_of_its_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+
+    def states(runs: list[tuple[Path, run_records.RunRecord]]) -> dict[tuple[Path, str], JobState]:
+        asked.append([record.run_id for _d, record in runs])
+        return {(d, j.job_id): JobState(j.job_id, "RUNNING", source="fake") for d, r in runs for j in r.jobs}
+    monkeypatch.setattr(backends.BACKENDS["slurm"], "states", states)
+    for name, job in (("a", "11"), ("b", "12")):
+        (tmp_path / name).mkdir()
+        run_records.write_record(tmp_path / name, _record(name, jobs=[run_records.JobEntry(job, "run", "sbatch.sh")]))
+    rows = status.collect([tmp_path / "a", tmp_path / "b"])
+    assert asked == [["a", "b"]]                                  # one query (one sacct) for both runs
+    assert [(r.run, r.job_id, r.state) for r in rows] == [("a", "11", "RUNNING"), ("b", "12", "RUNNING")]
