@@ -104,7 +104,8 @@ class ParallelConfig:
     cp: int = doc(1, "context-parallel size")
     ep: int = doc(64, "expert-parallel size")
     etp: int = doc(1, "expert tensor-parallel size")
-    pipeline_layout: str | None = doc("Et|(tt|)*30mL", "flexible PP layout: E embedding, t layer, m MTP, L loss")
+    pipeline_layout: str | None = doc("Et|(tt|)*30mL", "flexible PP layout (E embedding, t layer, m MTP, L loss), in "
+                                      "force when given; empty = an even split of the layers")
     sequence_parallel: bool = doc(True, "sequence parallelism with TP > 1")
     distributed_optimizer: bool = doc(True, "shard optimizer states over data-parallel ranks")
 
@@ -155,7 +156,6 @@ class Switches:
     ep_a2a_overlap: bool = doc(True, "overlap expert-parallel all-to-all with compute")
     delay_wgrad_compute: bool = doc(True, "delay weight-gradient compute to overlap A2A (needs ep_a2a_overlap)")
     mtp: bool = doc(True, "multi-token prediction layers (model.mtp_num_layers)")
-    flexible_pp_layout: bool = doc(True, "use parallel.pipeline_layout instead of an even layer split")
     experimental: bool = doc(True, "--enable-experimental (MLA RoPE fusion, fused indices-to-multihot)")
     rope_fusion: bool = doc(True, "MLA RoPE fusion (false adds --no-rope-fusion)")
     router_padding_for_fp8: bool = doc(True, "pad the routing map for FP8 grouped GEMM")

@@ -79,10 +79,10 @@ def _repeat(text: str, pos: int) -> tuple[int, int]:
     return int(text[pos + 1:end]), end
 
 
-def in_force(text: str | None, flexible: bool) -> str | None:
-    """The layout Megatron is given: ``parallel.pipeline_layout`` while ``switches.flexible_pp_layout`` is on, else
-    None (an even split of the layers). The one place that decides it; rendering and every rule ask here."""
-    return text if flexible and text else None
+def in_force(text: str | None) -> str | None:
+    """The layout Megatron is given: ``parallel.pipeline_layout`` when one is given, else None (an even split of the
+    layers). The one place that decides it; rendering and every rule ask here."""
+    return text.strip() or None if text else None
 
 
 def parse(text: str) -> Layout:

@@ -70,7 +70,7 @@ def model_flags(m: ModelConfig, mtp: bool) -> Argv:
     return argv
 
 
-def parallel_flags(p: ParallelConfig, use_layout: bool) -> Argv:
+def parallel_flags(p: ParallelConfig) -> Argv:
     """TP/PP/VPP/CP/EP/ETP, sequence parallelism, the distributed optimizer and the PP layout."""
     argv = [
         "--tensor-model-parallel-size", str(p.tp), "--pipeline-model-parallel-size", str(p.pp),
@@ -81,7 +81,7 @@ def parallel_flags(p: ParallelConfig, use_layout: bool) -> Argv:
         argv.append("--sequence-parallel")
     if p.distributed_optimizer:
         argv.append("--use-distributed-optimizer")
-    if layout := layout_mod.in_force(p.pipeline_layout, use_layout):
+    if layout := layout_mod.in_force(p.pipeline_layout):
         argv += ["--pipeline-model-parallel-layout", layout]
     elif p.vpp > 1:
         argv += ["--num-virtual-stages-per-pipeline-rank", str(p.vpp)]
@@ -186,7 +186,7 @@ def build(exp: Experiment, run_dir: str, target: Target | None = None) -> Megatr
     target = target or resolve_target(exp.profile.megatron_version)
     limit = time_limit_minutes(exp.profile.time_limit) if exp.profile.scheduler == "slurm" else None
     exit_minutes = max(1, limit - recipe.training.exit_margin_minutes) if limit else None
-    argv = (model_flags(recipe.model, s.mtp) + parallel_flags(recipe.parallel, s.flexible_pp_layout)
+    argv = (model_flags(recipe.model, s.mtp) + parallel_flags(recipe.parallel)
             + training_flags(recipe.training, run_dir, exit_minutes, recipe.model.vocab_size) + switch_flags(s))
     argv, warnings = translate(argv, target)
     return MegatronArgs(argv + list(recipe.training.extra_args), target, warnings)

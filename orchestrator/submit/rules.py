@@ -114,11 +114,11 @@ def rule_layout(exp: Experiment) -> list[Problem]:
     r = exp.recipe
     p, s = r.parallel, r.switches
     mtp = r.model.mtp_num_layers if s.mtp else 0
-    text = layout_mod.in_force(p.pipeline_layout, s.flexible_pp_layout)
+    text = layout_mod.in_force(p.pipeline_layout)
     if text is None:
         if r.model.num_layers % (p.pp * p.vpp):
             return [Problem("parallel.pp/vpp", f"{r.model.num_layers} layers do not split evenly into PP×VPP = "
-                            f"{p.pp * p.vpp} stages", "set parallel.pipeline_layout with switches.flexible_pp_layout")]
+                            f"{p.pp * p.vpp} stages", "set parallel.pipeline_layout")]
         return []
     try:
         parsed = layout_mod.parse(text)
@@ -238,7 +238,7 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
 
 def _layout_gives_vpp(exp: Experiment) -> bool:
     p = exp.recipe.parallel
-    text = layout_mod.in_force(p.pipeline_layout, exp.recipe.switches.flexible_pp_layout)
+    text = layout_mod.in_force(p.pipeline_layout)
     if text is None:
         return False
     try:

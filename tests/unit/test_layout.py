@@ -56,6 +56,5 @@ def test_embedding_loss_and_mtp_order() -> None:
 
 
 def test_the_layout_in_force_is_decided_in_one_place() -> None:
-    assert in_force("Et|tmL", True) == "Et|tmL"
-    assert in_force("Et|tmL", False) is None          # switches.flexible_pp_layout off: an even split
-    assert in_force(None, True) is None and in_force("", True) is None
+    assert in_force("Et|tmL") == "Et|tmL"                 # given: in force
+    assert in_force(None) is None and in_force("") is None and in_force("  ") is None   # an even split

@@ -71,7 +71,7 @@ def test_pipeline_layout_layer_count_must_match_the_model() -> None:
 
 
 def test_even_split_needed_without_a_layout() -> None:
-    found = problems("h100", "deepseek-v3", "switches.flexible_pp_layout=false")
+    found = problems("h100", "deepseek-v3", "parallel.pipeline_layout=null")
     assert settings(found) == ["parallel.pp/vpp"]
 
 
