@@ -14,7 +14,7 @@ import click
 
 from ..observe import preflight_reports, status
 from ..spec.config import Experiment, load_experiment
-from ..spec.typed import ConfigError
+from ..spec.schema import ConfigError
 from ..submit import launch, render, run_records
 from ..submit.rules import Problem, blocking
 

@@ -9,7 +9,7 @@ import click
 
 from ..spec.config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
 from ..observe import tables
-from ..spec.typed import field_doc
+from ..spec.schema import field_doc
 from .common import handle_config_errors
 
 

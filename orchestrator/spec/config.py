@@ -1,7 +1,7 @@
 """Typed configuration: cluster profiles, training recipes, and the experiment that joins them.
 
 Profiles and recipes are YAML files loaded into these dataclasses; every field carries a one-line doc
-(``typed.field_doc``), unknown keys are errors, and ``--set dotted.key=value`` overrides are type-checked.
+(``schema.field_doc``), unknown keys are errors, and ``--set dotted.key=value`` overrides are type-checked.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import yaml
 
-from . import resources
-from .typed import ConfigError, doc, from_dict, merge, nested, set_path, to_dict
+from . import package_data
+from .schema import ConfigError, doc, from_dict, merge, nested, set_path, to_dict
 
 PROFILES_ENV = "ORCHESTRATOR_PROFILES_DIR"
 RECIPES_ENV = "ORCHESTRATOR_RECIPES_DIR"
@@ -210,7 +210,7 @@ def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) 
     """Directories searched for profiles/recipes: --*-dir, then the environment variable, then built-ins."""
     env = os.environ.get(PROFILES_ENV if kind == "profiles" else RECIPES_ENV)
     dirs = [Path(d) for d in (extra, env) if d]
-    dirs.append(resources.profiles_dir() if kind == "profiles" else resources.recipes_dir())
+    dirs.append(package_data.profiles_dir() if kind == "profiles" else package_data.recipes_dir())
     return dirs
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import layout as layout_mod
 from .config import Experiment, ModelConfig, ParallelConfig, Recipe, Switches, TrainingConfig
-from .versions import Target, drift_for, resolve_target
+from .megatron_versions import Target, drift_for, resolve_target
 
 Argv = list[str]
 

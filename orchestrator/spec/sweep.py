@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Experiment, apply_overrides, load_yaml
-from .typed import ConfigError, doc, from_dict
+from .schema import ConfigError, doc, from_dict
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 

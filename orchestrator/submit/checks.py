@@ -8,7 +8,7 @@ import sys
 
 from ..spec import megatron_args
 from ..spec.config import Experiment
-from ..spec.versions import resolve_target
+from ..spec.megatron_versions import resolve_target
 from ..node.megatron_check import available as megatron_available
 from .rules import Problem, blocking, validate
 

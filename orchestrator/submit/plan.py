@@ -26,7 +26,7 @@ from .backends import slurm
 from .checks import check
 from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, same_allocation
-from ..spec.typed import ConfigError, from_dict
+from ..spec.schema import ConfigError, from_dict
 
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"

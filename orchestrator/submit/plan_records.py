@@ -13,7 +13,7 @@ import submitit
 
 from .. import __version__
 from ..spec import secret_names
-from ..spec.typed import to_dict
+from ..spec.schema import to_dict
 from . import run_records
 from .backends import slurm
 from .plan import Plan, PlannedFile, PlannedTask, Request, dry_run_dir, job_id, make_plan, placeholders, prepare

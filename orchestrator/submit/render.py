@@ -17,11 +17,11 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..spec import megatron_args, resources, secret_names
+from ..spec import megatron_args, package_data, secret_names
 from ..spec.config import Experiment
 from ..node import jobspec
 from ..node.entry import master_port
-from ..spec.typed import ConfigError
+from ..spec.schema import ConfigError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
@@ -56,7 +56,7 @@ def envname(value: Any) -> str:
 
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment every template renders in."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(package_data.templates_dir())),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname)
     return env
@@ -158,7 +158,7 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
     ``run_root``: the run directory a container mounts (an array's ``run_dir`` is its ``tasks/<chunk>_%a``);
     ``toolkit_dir``: the toolkit's package directory a container mounts (default: this one).
     """
-    toolkit = toolkit_dir or str(resources.package_dir())
+    toolkit = toolkit_dir or str(package_data.package_dir())
     args = megatron_args.build(exp, run_dir)
     spec = job_spec(exp, args)
     common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env,

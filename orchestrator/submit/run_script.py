@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..spec.config import ClusterProfile
 from .render import render_template
-from ..spec.typed import ConfigError
+from ..spec.schema import ConfigError
 
 
 

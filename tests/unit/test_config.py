@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.spec.config import load_experiment, load_profile, load_recipe
-from orchestrator.spec.typed import ConfigError
+from orchestrator.spec.schema import ConfigError
 
 
 def test_extends_merges_nested_settings() -> None:

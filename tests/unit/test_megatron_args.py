@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.spec.config import load_experiment
 from orchestrator.spec.megatron_args import build, entry_command, time_limit_minutes, translate
-from orchestrator.spec.versions import Target, parse_version
+from orchestrator.spec.megatron_versions import Target, parse_version
 
 GUIDE_FLAGS_ANY_VERSION = [
     "--moe-router-dtype fp32", "--moe-permute-fusion", "--moe-grouped-gemm", "--moe-router-fusion",

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from orchestrator.spec.config import Experiment, load_experiment
 from orchestrator.submit.render import render
-from orchestrator.spec.typed import ConfigError
+from orchestrator.spec.schema import ConfigError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RUN_DIR = "/runs/golden"
