@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.node import capabilities, preflight
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_megatron_arguments_are_what_follows_the_entry() -> None:

@@ -15,7 +15,7 @@ from orchestrator.cli.report import report
 from orchestrator.observe.report import (Row, ablation_step, build_report, find_logs, find_variants, order_rows,
                                          plot, table)
 
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "megatron-logs"
 BF16 = LOGS / "ok_bf16_alltoall_ep2.log"
 RECOMPUTE = LOGS / "ok_fp8_blockwise_recompute_ep2.log"
 OVERLAP = LOGS / "ok_fp8_blockwise_a2a_overlap_ep2.log"
@@ -132,7 +132,7 @@ def test_modules_import_only_the_standard_library() -> None:
     code = ("import sys, orchestrator.logparse, orchestrator.flops, orchestrator.diagnose, orchestrator.report; "
             "print(sorted(m for m in ('matplotlib', 'numpy', 'click', 'yaml', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+                         cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.strip() == "[]"
 
 
@@ -167,7 +167,7 @@ def test_cli_missing_path_is_invalid_input(tmp_path: Path) -> None:
 
 def test_a_run_whose_deepep_request_fell_back_says_so_in_its_row() -> None:
     """A real run (H200, 2026-11-28): the recipe asked for flex + DeepEP, the node entry ran alltoall."""
-    gpu_logs = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-logs"
+    gpu_logs = Path(__file__).resolve().parents[2] / "fixtures" / "gpu-logs"
     rows = {r.name: r for r in build_report([gpu_logs / "ok_deepep_fallback_as_shipped_ep2.log", BF16])}
     fallback, plain = rows["ok_deepep_fallback_as_shipped_ep2"], rows["ok_bf16_alltoall_ep2"]
     assert (fallback.state, fallback.dispatcher) == ("completed", "alltoall (DeepEP fallback)")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from orchestrator.observe.diagnose import diagnose_file, diagnose_lines, diagnose_slurm_state
 
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "megatron-logs"
 
 
 @pytest.mark.parametrize("log, name, rank, evidence, fix", [
@@ -148,7 +148,7 @@ def test_chained_exception_leads_with_the_first_one_and_names_the_last() -> None
 def test_cuda_graph_capture_failure_on_h200_names_the_capture_error_not_its_aftermath() -> None:
     """A real run (2 x H200, 2026-11-28): TE CUDA graphs of the attention together with EP A2A overlap. The first
     exception is the cause; capture_end's "previous error during capture" only follows from it."""
-    d = diagnose_file(Path(__file__).resolve().parents[1] / "fixtures" / "gpu-logs" /
+    d = diagnose_file(Path(__file__).resolve().parents[2] / "fixtures" / "gpu-logs" /
                       "fail_cudagraph_a2a_overlap_capture.log")
     assert d is not None and (d.name, d.rank) == ("python_exception", 1)
     assert d.evidence.startswith("torch.AcceleratorError: CUDA error: dependency created on uncaptured work")

@@ -10,7 +10,7 @@ from orchestrator.spec.config import load_experiment
 from orchestrator.spec.sweep import expand, load_sweep
 from orchestrator.submit.rules import blocking, validate
 
-SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
+SWEEPS = sorted((Path(__file__).resolve().parents[3] / "sweeps").glob("*.yaml"))
 
 
 def test_the_sweeps_folder_is_not_empty() -> None:

@@ -17,7 +17,7 @@ from orchestrator.submit import run_records
 from orchestrator.submit.backends import local, slurm
 from orchestrator.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 ABLATION = ROOT / "sweeps" / "proxy-ablation.yaml"
 HEADER = re.compile(r"^===== (.+) =====$", re.M)
 SECRET = "sekrit-value-4242"

@@ -12,7 +12,7 @@ from orchestrator.cli import main
 from orchestrator.spec.config import load_profile
 from orchestrator.submit.run_script import render_run_sh
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_profiles_table_lists_every_shipped_profile(cli: CliRunner) -> None:

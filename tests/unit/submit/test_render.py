@@ -17,7 +17,7 @@ from orchestrator.spec.config import Experiment, load_experiment
 from orchestrator.submit.render import render
 from orchestrator.spec.schema import ConfigError
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 RUN_DIR = "/runs/golden"
 TOOLKIT = "/opt/toolkit/orchestrator"    # where the golden files' container finds the toolkit's package
 CASES = {
@@ -46,7 +46,7 @@ def test_golden_files(profile: str) -> None:
             diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
                                                 f"golden/{profile}/{name}", "rendered"))
             pytest.fail(f"{name} for {profile} differs from its golden file (if the change is intended, "
-                        f"regenerate: UPDATE_GOLDEN=1 python -m pytest tests/unit/test_render.py):\n{diff}")
+                        f"regenerate: UPDATE_GOLDEN=1 python -m pytest tests/unit/submit/test_render.py):\n{diff}")
 
 
 def test_rendered_scripts_are_valid_bash() -> None:

@@ -13,7 +13,7 @@ from orchestrator.observe.flops import (DEEPSEEK_V3, ModelShape, flops_per_itera
                                         tflops_per_gpu, tokens_per_s_per_gpu)
 from orchestrator.observe.logparse import parse_file
 
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "megatron-logs"
 OK_LOGS = sorted(LOGS.glob("ok_*.log"))
 
 

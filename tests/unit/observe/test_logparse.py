@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from orchestrator.observe import logrecords
 from orchestrator.observe.logparse import follow, parse_file, parse_files, parse_lines, steady_state
 
-LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "megatron-logs"
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "megatron-logs"
 BF16 = LOGS / "ok_bf16_alltoall_ep2.log"
 RECOMPUTE = LOGS / "ok_fp8_blockwise_recompute_ep2.log"
 OVERLAP = LOGS / "ok_fp8_blockwise_a2a_overlap_ep2.log"

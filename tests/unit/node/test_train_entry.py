@@ -20,7 +20,7 @@ from orchestrator.node import megatron_compat as compat
 from orchestrator.node import train
 from orchestrator.node.megatron_compat import MakefileAction
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROXY_ARGS = ["--num-layers", "3", "--moe-grouped-gemm", "--bf16"]
 
 

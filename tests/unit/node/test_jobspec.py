@@ -64,7 +64,7 @@ def test_missing_or_broken_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", ["h100-eos", "local"])
 def test_the_login_side_writes_job_json_with_the_job_spec_the_node_reads(profile: str) -> None:
-    golden = Path(__file__).resolve().parent.parent / "golden" / profile / "job.json"
+    golden = Path(__file__).resolve().parents[2] / "golden" / profile / "job.json"
     spec = jobspec.load(golden)
     assert jobspec.dumps(spec) == golden.read_text()          # the golden file is exactly what dumps writes
     assert jobspec.from_json(json.loads(jobspec.dumps(spec))) == spec
