@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from submitit.core.utils import cloudpickle_dump
 
+import orchestrator
 from orchestrator.spec import config, secret_names
+from orchestrator.spec.sweep import load_sweep
 from orchestrator.submit import launch, plan, render, run_records
 from orchestrator.observe import status
 from orchestrator.submit import backends
@@ -186,3 +188,14 @@ def test_status_asks_each_back_end_once_for_all_of_its_runs(tmp_path: Path, monk
     rows = status.collect([tmp_path / "a", tmp_path / "b"])
     assert asked == [["a", "b"]]                                  # one query (one sacct) for both runs
     assert [(r.run, r.job_id, r.state) for r in rows] == [("a", "11", "RUNNING"), ("b", "12", "RUNNING")]
+
+
+def test_a_container_job_array_mounts_the_run_directory_and_the_toolkit(tmp_path: Path) -> None:
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text("name: s\nrecipe: dsv3-proxy-3l\nvariants:\n  - {name: a}\n  - {name: b}\n")
+    exp = config.load_experiment("h100-eos", "dsv3-proxy-3l", ["profile.nodes=1", "profile.account=acct"])
+    the_plan = plan.make_plan(plan.Request(exp, sweep=load_sweep(sweep_file)), "/runs/x")
+    script = the_plan.jobs[0].files[-1].text
+    toolkit = str(Path(orchestrator.__file__).resolve().parent)
+    assert f"--container-mounts=/lustre:/lustre,{toolkit}:{toolkit}:ro,/runs/x:/runs/x " in script   # not tasks/0_%a
+    assert f"export PYTHONPATH={Path(toolkit).parent}${{PYTHONPATH:+:$PYTHONPATH}}\n" in script
