@@ -1,9 +1,9 @@
 """What the user reads about runs: one row per job / segment / array task with state, exit code, progress, error.
 
-All Slurm jobs of all runs asked for are looked up with ONE ``slurm.job_states`` call (one ``sacct``; ``scontrol``
-when accounting is off). Local runs are read from submitit's local controller: its result file holds the exit
-status, a live controller process means RUNNING. Progress comes from the Megatron log (``logparse``); for a job that
-failed, the last error line of its log is shown.
+States come from each run's back-end, asked once for all of its runs (``Backend.states``): for Slurm ONE ``sacct``
+call (``scontrol`` when accounting is off); for the local back-end submitit's result files and the controller
+process. Progress comes from the Megatron log (``logparse``); for a job that failed, the last error line of its log
+is shown.
 """
 
 from __future__ import annotations
