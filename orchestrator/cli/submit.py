@@ -3,6 +3,7 @@ with ``--dry-run`` the same checks and plan, printed: every file it would write 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -25,6 +26,8 @@ def print_dry_run(dry: plan_records.DryRun) -> None:
         click.echo(f"{dry.max_array_size}: {len(p.jobs)} array job(s)")
     for number, job in enumerate(p.jobs, 1):
         click.echo(f"would submit {plan.job_id(number)}: {job_line(p, job)}")
+        if job.node_command:
+            click.echo(f"    each rank runs: {shlex.join(job.node_command)}")
     click.echo("a real submit also creates logs/ (and tasks/*/logs/) and .submitit/ (submitit's copy of what it "
                "submitted, and its state)")
 

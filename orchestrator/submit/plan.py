@@ -155,6 +155,9 @@ class PlannedJob:
     """Whose GPUs and time limit it gets: a sweep's first variant (None: the run's)."""
     source: ScriptRender | None = None
     """What its script is rendered from (None: a local sweep's controller runs the tasks' own scripts)."""
+    node_command: tuple[str, ...] = ()
+    """What each rank runs (the node entry on its job.json; ``%a`` = the array task); empty for a local sweep's
+    controller, whose tasks each run their own."""
 
     def script_text(self, ids: list[str]) -> str:
         """The script as it is written once the jobs before it have these ids."""
@@ -253,14 +256,16 @@ def _segment(request: Request, run_dir: str, index: int) -> PlannedJob:
     name = "sbatch.sh" if count == 1 else f"sbatch-segment{index + 1}.sh"
     return PlannedJob(role="run" if count == 1 else f"segment {index + 1}/{count}", script=name,
                       files=(PlannedFile(name, text),), ntasks=exp.nodes * exp.profile.gpus_per_node,
-                      dependency=dependency, log=render.log_pattern(run_dir, array=False), source=source)
+                      dependency=dependency, log=render.log_pattern(run_dir, array=False), source=source,
+                      node_command=tuple(render.node_command(exp, run_dir, request.preflight)))
 
 
 def _local_run(request: Request, run_dir: str, rendered: render.Rendered) -> PlannedJob:
     exp = request.exp
     return PlannedJob(role="run", script="launch_local.sh",
                       files=(PlannedFile("launch_local.sh", rendered.files["launch_local.sh"]),),
-                      ntasks=exp.world_size, log=f"{run_dir}/logs/{exp.recipe.name}_{job_id(1)}.log")
+                      ntasks=exp.world_size, log=f"{run_dir}/logs/{exp.recipe.name}_{job_id(1)}.log",
+                      node_command=tuple(render.node_command(exp, run_dir, request.preflight)))
 
 
 def _task(run_dir: str, chunk: int, task: int, index: int, variant: Variant, exp: Experiment) -> PlannedTask:
@@ -298,7 +303,8 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
     return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,
                       files=(*(f for t in tasks for f in t.files), script),
                       ntasks=first.world_size, dependency=dependency, array=array, task_offset=offset,
-                      log=render.log_pattern(task_dir, array=True), tasks=tasks, allocation=first, source=source)
+                      log=render.log_pattern(task_dir, array=True), tasks=tasks, allocation=first, source=source,
+                      node_command=tuple(render.node_command(first, task_dir)))
 
 
 def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, Experiment]]) -> PlannedJob:

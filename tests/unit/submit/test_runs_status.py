@@ -148,6 +148,13 @@ def test_preflight_script_calls_the_node_entry_with_preflight() -> None:
     assert pre.replace(" --preflight", "") == text
 
 
+def test_the_plan_holds_what_each_rank_runs() -> None:
+    request = plan.Request(_exp(), preflight=True)
+    [job] = plan.make_plan(request, "/runs/x").jobs
+    assert job.node_command == ("python3", "-u", "-m", "orchestrator.node", "--preflight", "/runs/x/job.json")
+    assert render.shjoin(list(job.node_command)) in job.files[0].text        # the script runs exactly that
+
+
 def test_a_later_segment_is_rendered_with_the_real_id_of_the_one_before() -> None:
     request = plan.prepare(plan.Request(_exp("training.save_interval=10"), segments=2))
     second = plan.make_plan(request, "/runs/x").jobs[1]

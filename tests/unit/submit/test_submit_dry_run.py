@@ -56,7 +56,8 @@ def sections(stdout: str) -> tuple[dict[str, str], list[str]]:
     parts = HEADER.split(stdout)
     files = {path: body[1:-1] for path, body in zip(parts[1::2], parts[2::2])}   # "\n" after header and after text
     _record, end = json.JSONDecoder().raw_decode(files["record.json"])
-    trailer = files["record.json"][end:].strip().splitlines()
+    trailer = [line for line in files["record.json"][end:].strip().splitlines()
+               if not line.startswith("    each rank runs: ")]       # checked by test_single_run
     files["record.json"] = files["record.json"][:end] + "\n"
     return files, trailer
 
@@ -83,6 +84,8 @@ def test_single_run(cli: CliRunner, tmp_path: Path, no_submission: None) -> None
     assert (record["run_id"], record["kind"], record["files"]) == ("deepseek-v3-DRYRUN", "single", ["job.json", "sbatch.sh"])
     assert record["jobs"][0]["job_id"] == "JOBID_1" and record["command"] == cmd
     assert jobs[0] == "would submit JOBID_1: sbatch sbatch.sh  [run; 1024 ranks]"
+    assert f"would submit JOBID_1: sbatch sbatch.sh  [run; 1024 ranks]\n    each rank runs: python3 -u -m " \
+           f"orchestrator.node {run_dir}/job.json\n" in out.stdout
     assert "warning: megatron-core 0.19.2 (profile): --cross-entropy-fusion-impl te is refused" in out.stderr
     assert SECRET not in out.output and "WANDB_API_KEY is passed through" in script
 
