@@ -95,12 +95,11 @@ def _execute(p: Plan, run_dir: Path) -> Submission:
 def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) -> str:
     """Submit one planned job through the profile's back-end; its scheduler id."""
     exp = job.allocation or p.request.exp
-    local_sweep = bool(job.tasks) and not p.request.slurm
     request = JobRequest(
         run_dir=run_dir, script=job.script, script_text=next((f.text for f in files if f.path == job.script), ""),
-        ntasks=job.ntasks, name=p.request.name if local_sweep else exp.recipe.name,
+        ntasks=job.ntasks, name=p.request.name if job.tasks else exp.recipe.name,
         gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm.parse_elapsed(exp.profile.time_limit) or 3600,
-        task_dirs=tuple(t.dir for t in job.tasks) if local_sweep else ())
+        task_dirs=tuple(t.dir for t in job.tasks))
     return backend(exp.profile.scheduler).submit(request)
 
 

@@ -63,13 +63,14 @@ class JobRequest:
     ntasks: int
     """Ranks of its allocation."""
     name: str
-    """Log file stem of a local job (the recipe's name, or the sweep's)."""
+    """Log file stem of a local job: the recipe's name, or for an array the sweep's."""
     gpus_per_node: int
     """GPUs of its allocation per node."""
     time_limit_s: int
     """Wall-clock limit of one job (or one local sweep task)."""
     task_dirs: tuple[str, ...] = ()
-    """A local sweep's task directories (relative), run one after another; empty for anything else."""
+    """An array's task directories (relative): the local back-end runs them one after another; Slurm's array
+    script reaches them through %a."""
 
 
 class Backend(Protocol):
