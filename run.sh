@@ -11,7 +11,7 @@ set -euo pipefail
 # A variable already set in your shell wins over the value written here.
 PROFILE=${PROFILE:-local}  # cluster profile: orchestrator profiles lists them
 RECIPE=${RECIPE:-''}  # recipe; empty = the profile's default_recipe (orchestrator recipes lists them)
-NNODES=${NNODES:-''}  # nodes; empty = the recipe's
+NNODES=${NNODES:-''}  # nodes per job; empty = the profile's
 ACCOUNT=${ACCOUNT:-''}  # Slurm account
 PARTITION=${PARTITION:-''}  # Slurm partition
 TIME_LIMIT=${TIME_LIMIT:-01:00:00}  # wall-clock limit per job, HH:MM:SS

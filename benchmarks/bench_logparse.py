@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.logparse import parse_file, steady_state  # noqa: E402
+from orchestrator.observe.logparse import parse_file, steady_state  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests/fixtures/megatron-logs"
 _ITER = re.compile(r"iteration +(\d+)/ *(\d+) \|")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.config import load_experiment  # noqa: E402
-from orchestrator.render import render  # noqa: E402
-from orchestrator.validate import validate  # noqa: E402
+from orchestrator.spec.config import load_experiment  # noqa: E402
+from orchestrator.submit.render import render  # noqa: E402
+from orchestrator.submit.rules import validate  # noqa: E402
 
 
 def mean_ms(func: object, repeat: int) -> float:

@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import logparse
-from orchestrator.sweep import load_sweep
+from orchestrator.observe import logparse
+from orchestrator.spec.sweep import load_sweep
 
 SWEEP = os.environ.get("COMPARE_SWEEP", "sweeps/proxy-ablation.yaml")
 

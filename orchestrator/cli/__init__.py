@@ -7,14 +7,14 @@ import click
 from .. import __version__
 from .cancel import cancel
 from .logs import logs
-from .preflight_cmd import preflight
+from .preflight import preflight
 from .profiles import profiles, recipes
-from .render_cmd import render
-from .report_cmd import report
-from .runsh_cmd import runsh
-from .status_cmd import status_cmd
+from .render import render
+from .report import report
+from .runsh import runsh
+from .status import status_cmd
 from .submit import submit
-from .validate_cmd import validate
+from .validate import validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

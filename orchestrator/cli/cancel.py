@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import click
 
-from .. import runs, slurm
+from ..submit import run_records
+from ..submit import backends
+from ..submit.backends.base import LaunchError
+from ..submit.backends.slurm import SlurmError
 from .common import EXIT_FAILED, fail, job_selection_options, select_job
 
 
-def _targets(record: runs.RunRecord, job: str | None) -> list[str]:
+def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:
     ids = record.job_ids
     if job is None:
         return ids
@@ -20,16 +21,6 @@ def _targets(record: runs.RunRecord, job: str | None) -> list[str]:
     if job not in known:
         fail(f"--job: {job} is not a job of run {record.run_id} (fix: one of {', '.join(sorted(known))})")
     return [job]
-
-
-def _cancel_local(job_id: str) -> None:
-    """Stop a local run's submitit controller (it stops its tasks); only if it still is that controller."""
-    try:
-        cmdline = Path(f"/proc/{job_id}/cmdline").read_bytes()
-    except OSError:
-        return
-    if b"submitit.local._local" in cmdline:
-        os.kill(int(job_id), signal.SIGINT)
 
 
 @click.command("cancel")
@@ -41,14 +32,9 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
     for target in _targets(record, job):
         base, _, task = target.partition("_")
         try:
-            if record.backend == "local":
-                if requeue:
-                    fail("--requeue: local runs cannot be requeued (fix: submit --from the run directory)")
-                _cancel_local(base)
-            elif requeue:
-                slurm.requeue(base, int(task) if task else None)
-            else:
-                slurm.cancel(base, int(task) if task else None)
-        except slurm.SlurmError as exc:
+            backends.backend(record.backend).cancel(base, int(task) if task else None, requeue)
+        except LaunchError as exc:
+            fail(f"--requeue: {exc}")
+        except SlurmError as exc:
             fail(f"cancel: {exc}", EXIT_FAILED)
         click.echo(f"{'requeued' if requeue else 'cancelled'} {target} ({record.run_id})")

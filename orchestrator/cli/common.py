@@ -1,21 +1,26 @@
-"""Options and error handling shared by the CLI verbs."""
+"""Options, error handling and output shared by the CLI verbs (the verbs call library functions and these only)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from .. import runs, status
-
-from ..config import Experiment, load_experiment
-from ..typed import ConfigError
+from ..observe import preflight_reports, status
+from ..spec.config import Experiment, load_experiment
+from ..spec.schema import ConfigError
+from ..submit import launch, render, run_records
+from ..submit.rules import Problem, blocking
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -27,15 +32,15 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     sys.exit(code)
 
 
-def handle_config_errors(func: F) -> F:
+def handle_config_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a ConfigError anywhere below a verb into one line and exit status 2."""
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except ConfigError as err:
             fail(str(err))
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def experiment_options(func: F) -> F:
@@ -82,11 +87,76 @@ def job_selection_options(func: F) -> F:
 
 
 def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
-               task: str | None) -> tuple[Path, runs.RunRecord, str | None]:
+               task: str | None) -> tuple[Path, run_records.RunRecord, str | None]:
     """The run directory, its record and the job id the selection options name (one line + exit 2 if none)."""
     try:
-        run_dir = runs.resolve_run(run, root or status.default_root())
-        record = runs.load_record(run_dir)
-        return run_dir, record, runs.task_job_id(record, task) if task is not None else job
-    except runs.RunError as exc:
+        run_dir = run_records.resolve_run(run, root or status.default_root())
+        record = run_records.load_record(run_dir)
+        return run_dir, record, run_records.task_job_id(record, task) if task is not None else job
+    except run_records.RunError as exc:
         fail(f"{verb}: {exc} (fix: pass a run directory or --root)")
+
+
+# ------------------------------------------------------------------------------------------------- output
+def render_with_warnings(exp: Experiment, run_dir: str) -> render.Rendered:
+    """Render every file, printing each Megatron-version translation as a warning on stderr."""
+    rendered = render.render(exp, run_dir)
+    for warning in rendered.args.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return rendered
+
+
+def report_problems(problems: list[Problem], for_submit: bool = True) -> None:
+    """Print every problem; exit 2 (nothing rendered or submitted) when one of them blocks."""
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if stops := blocking(problems, for_submit):
+        click.echo(f"{len(stops)} problem(s) to fix: nothing was rendered or submitted", err=True)
+        raise SystemExit(EXIT_INVALID)
+
+
+@contextmanager
+def submission_errors() -> Iterator[None]:
+    """Blocking problems → one line each + exit 2; a refused or failed submission → one line + exit 1."""
+    try:
+        yield
+    except launch.InvalidSubmission as exc:
+        report_problems(exc.problems)
+        raise SystemExit(2) from exc
+    except (launch.LaunchError, run_records.RunError) as exc:
+        fail(str(exc), EXIT_FAILED)
+
+
+def print_submission(sub: launch.Submission) -> None:
+    rec = sub.record
+    click.echo(f"run {rec.run_id}: {sub.run_dir}")
+    for job in rec.jobs:
+        dep = f" after {job.dependency}" if job.dependency else ""
+        arr = f" array {job.array}" if job.array else ""
+        click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
+    for task in rec.tasks:
+        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
+
+
+def follow_and_exit(run_dir: Path) -> None:
+    """Show the status table whenever it changes until every job ended; exit 1 unless all completed."""
+    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
+    if not all(r.ok for r in rows):
+        raise SystemExit(EXIT_FAILED)
+
+
+def check_preflight(sub: launch.Submission, expected: int) -> None:
+    """Wait for a preflight job, print each rank's report and what the environment lacks; exit 1 on failure."""
+    rows = status.follow([sub.run_dir], interval_s=1.0)
+    found = preflight_reports.reports(row.log for row in rows if row.log)
+    for report in found:
+        click.echo(preflight_reports.summary(report))
+    if found:
+        click.echo(f"versions: {json.dumps(found[0].get('versions'))}")
+        for lack in found[0].get("lacks") or []:
+            click.echo(f"lacks: {lack}")
+    if not all(r.ok for r in rows) or len(found) != expected or not all(r.get("ok") for r in found):
+        click.echo(f"preflight FAILED: {len(found)}/{expected} rank reports, job state "
+                   f"{', '.join(r.state for r in rows)}; see {sub.run_dir}/logs", err=True)
+        raise SystemExit(EXIT_FAILED)
+    click.echo(f"preflight ok: {len(found)} ranks")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from .. import runs
+from ..submit import run_records
 from .common import fail, job_selection_options, select_job
 
 
 def _select(run_dir: Path, job: str | None) -> list[Path]:
-    return runs.logs_of_job(run_dir, job) if job else runs.log_files(run_dir)
+    return run_records.logs_of_job(run_dir, job) if job else run_records.log_files(run_dir)
 
 
 def _tail(path: Path, lines: int | None) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import click
 
-from ..config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
-from ..typed import field_doc
+from ..spec.config import Recipe, Switches, find_file, list_names, load_profile, load_recipe
+from ..observe import tables
+from ..spec.schema import field_doc
 from .common import handle_config_errors
 
 
@@ -44,7 +46,5 @@ def _explain(recipe: Recipe) -> None:
     _table(("SWITCH", "VALUE", "WHAT IT DOES"), rows)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    click.echo(tables.table(header, rows))

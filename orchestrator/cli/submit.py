@@ -3,42 +3,18 @@ with ``--dry-run`` the same checks and plan, printed: every file it would write 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shlex
 from pathlib import Path
 
 import click
 
-from .. import launch, plan, runs, status
-from ..sweep import load_sweep
-from .common import EXIT_FAILED, fail, handle_config_errors, load, print_files
-from .validate_cmd import report_problems
+from ..spec.sweep import load_sweep
+from ..submit import launch, plan, plan_records
+from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
+    submission_errors
 
 
-@contextmanager
-def submission_errors() -> Iterator[None]:
-    """Blocking problems → one line each + exit 2; a refused or failed submission → one line + exit 1."""
-    try:
-        yield
-    except launch.InvalidSubmission as exc:
-        report_problems(exc.problems)
-        raise SystemExit(2) from exc
-    except (launch.LaunchError, runs.RunError) as exc:
-        fail(str(exc), EXIT_FAILED)
-
-
-def print_submission(sub: launch.Submission) -> None:
-    rec = sub.record
-    click.echo(f"run {rec.run_id}: {sub.run_dir}")
-    for job in rec.jobs:
-        dep = f" after {job.dependency}" if job.dependency else ""
-        arr = f" array {job.array}" if job.array else ""
-        click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
-    for task in rec.tasks:
-        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
-
-
-def print_dry_run(dry: plan.DryRun) -> None:
+def print_dry_run(dry: plan_records.DryRun) -> None:
     """The plan as a real submit would carry it out: the placeholders, every file, one line per job."""
     p = dry.plan
     click.echo(f"dry run: nothing written or submitted; the run directory is shown as {p.run_dir} (a real submit "
@@ -50,6 +26,8 @@ def print_dry_run(dry: plan.DryRun) -> None:
         click.echo(f"{dry.max_array_size}: {len(p.jobs)} array job(s)")
     for number, job in enumerate(p.jobs, 1):
         click.echo(f"would submit {plan.job_id(number)}: {job_line(p, job)}")
+        if job.node_command:
+            click.echo(f"    each rank runs: {shlex.join(job.node_command)}")
     click.echo("a real submit also creates logs/ (and tasks/*/logs/) and .submitit/ (submitit's copy of what it "
                "submitted, and its state)")
 
@@ -60,15 +38,10 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     ranks = f"{job.ntasks} ranks{' each' if job.tasks else ''}"
     if not p.request.slurm:
         return f"local job (submitit) running {job.script}  [{job.role}{tasks}; {ranks} on this machine]"
+    dependency = job.dependency.text(plan.placeholders(len(p.jobs))) if job.dependency else None
     directives = "".join(f"; --{key}={value}" for key, value in (("array", job.array),
-                                                                 ("dependency", job.dependency)) if value)
+                                                                 ("dependency", dependency)) if value)
     return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"
-
-
-def follow_and_exit(run_dir: Path) -> None:
-    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
-    if not all(r.ok for r in rows):
-        raise SystemExit(EXIT_FAILED)
 
 
 @click.command("submit")
@@ -101,7 +74,7 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
         if dry_run:
-            print_dry_run(plan.dry_run(request))
+            print_dry_run(plan_records.dry_run(request))
             return
         sub = launch.submit(request)
     print_submission(sub)

@@ -63,7 +63,7 @@ rm -rf "$SITE"
 mv "$SITE.partial" "$SITE"
 # DeepEP: usable, or exactly why not (the node entry falls back to alltoall, loudly, when it is not)
 PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c 'import torch
-from orchestrator.capabilities import probe_deepep
+from orchestrator.node.capabilities import probe_deepep
 print("setup-remote:", probe_deepep().describe())' || true
 "$PYTHON" -m compileall -q -j 0 "$SITE" >/dev/null 2>&1 || true  # first imports then read .pyc
 

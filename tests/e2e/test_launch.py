@@ -53,7 +53,7 @@ def iterations(text: str) -> list[tuple[int, float]]:
 
 def test_submit_runs_four_ranks_to_completion(workspace: Workspace) -> None:
     ws = workspace
-    proc = ws.cli("submit", *BASE, "--set", "nodes=2", "--set", "training.train_iters=5", "--follow",
+    proc = ws.cli("submit", *BASE, "--set", "profile.nodes=2", "--set", "training.train_iters=5", "--follow",
                   HF_TOKEN="hf-secret-value-123")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(ws)
@@ -148,7 +148,7 @@ def test_cancel_stops_a_running_job(workspace: Workspace) -> None:
 
 def test_scontrol_requeue_runs_again_and_appends_to_the_log(workspace: Workspace) -> None:
     ws = workspace
-    proc = ws.cli("submit", *BASE, "--set", "nodes=1", "--set", "training.train_iters=300",
+    proc = ws.cli("submit", *BASE, "--set", "profile.nodes=1", "--set", "training.train_iters=300",
                   "--set", "training.save_interval=20")
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run(ws)
@@ -176,16 +176,17 @@ def test_scontrol_requeue_runs_again_and_appends_to_the_log(workspace: Workspace
 
 
 SEGMENT_ITERS = 2300
-"""Real work for 2 ranks on this 2-core machine: at ~43 ms an iteration (Slurm, client polling) segment 1 trains
-~1300 iterations in its minute and segment 2 the rest; the run ends within its 3 segments (each trains ~57 s)
-at anything from ~25 to ~74 ms an iteration, so a busier or quieter machine still passes."""
+SEGMENT_MIN_ITER_MS = "40"
+"""Real work for 2 ranks on this 2-core machine, each iteration padded to at least 40 ms (CPU_GPT_MIN_ITER_MS) so
+that a fast machine cannot finish in segment 1: segment 1 trains at most ~1400 iterations in its minute and the run
+ends within its 3 segments (each trains ~57 s) at anything up to ~74 ms an iteration."""
 
 
 def test_segments_chain_and_resume_from_the_checkpoint(workspace: Workspace) -> None:
     ws = workspace
-    proc = ws.cli("submit", *BASE, "--segments", "3", "--set", "nodes=1", "--set", "profile.time_limit=00:02:00",
+    proc = ws.cli("submit", *BASE, "--segments", "3", "--set", "profile.nodes=1", "--set", "profile.time_limit=00:02:00",
                   "--set", "training.exit_margin_minutes=1", "--set", f"training.train_iters={SEGMENT_ITERS}",
-                  "--follow", timeout=420)
+                  *env_set("CPU_GPT_MIN_ITER_MS", SEGMENT_MIN_ITER_MS), "--follow", timeout=420)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(ws)
     rec = record(run_dir)
@@ -293,7 +294,7 @@ def test_submit_from_a_run_directory_repeats_it(workspace: Workspace) -> None:
 
 
 def test_cli_preflight_proves_rendezvous(workspace: Workspace) -> None:
-    proc = workspace.cli("preflight", *BASE, "--set", "nodes=2")
+    proc = workspace.cli("preflight", *BASE, "--set", "profile.nodes=2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "preflight ok: 4 ranks" in proc.stdout
     assert len(re.findall(r"^rank \d/4 n[12]: ok, all-reduce ok \(gloo\)", proc.stdout, re.M)) == 4

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator import node, slurm
+from orchestrator.node import entry
+from orchestrator.submit.backends import slurm
 
 from .conftest import Cluster, wait_until
 
@@ -36,7 +37,7 @@ def test_preflight_rendezvous_on_two_nodes(slurm_cluster: Cluster, tmp_path: Pat
                      key=lambda r: r["rank"])
     assert [(r["rank"], r["host"], r["local_rank"]) for r in reports] == \
         [(0, "n1", 0), (1, "n1", 1), (2, "n2", 0), (3, "n2", 1)], log
-    master = f"n1:{node.master_port(job_id)}"
+    master = f"n1:{entry.master_port(job_id)}"
     for r in reports:
         assert r["ok"] and r["world_size"] == 4 and r["launcher"] == "slurm"
         assert r["allreduce"]["ok"] and r["allreduce"]["sum"] == r["allreduce"]["expected"] == 10

@@ -297,13 +297,16 @@ def main(argv: list[str]) -> int:
                  ([p for p in net.parameters() if p.dim() <= 1], 0.0)], (a.adam_beta1, a.adam_beta2), a.adam_eps)
     iteration, consumed = load(a, net, opt)
     fail_at = int(os.environ.get("CPU_GPT_FAIL_AT_ITER", "0"))
+    min_iter_s = float(os.environ.get("CPU_GPT_MIN_ITER_MS", "0")) / 1000.0   # a floor: tests of time limits
     saved_at, loss_sum, nans, logged, tick = iteration, 0.0, 0, 0, time.time()
     print_datetime("before the start of training step")
     while iteration < a.train_iters:
         if iteration + 1 == fail_at and rank == min(1, world - 1):
             raise RuntimeError(f"cpu_gpt: failure injected at iteration {fail_at} (CPU_GPT_FAIL_AT_ITER)")
+        started = time.time()
         batches = micro_batches(a, consumed, rank, successor)
         loss, norm = train_step(net, opt, batches, lr_at(a, iteration), a.clip_grad)
+        time.sleep(max(0.0, min_iter_s - (time.time() - started)))
         iteration, consumed = iteration + 1, consumed + a.global_batch_size
         loss_sum, nans, logged = loss_sum + loss, nans + (not math.isfinite(norm)), logged + 1
         if iteration % a.log_interval == 0:

@@ -31,10 +31,12 @@ export NCCL_GRAPH_REGISTER=0
 export PYTHONWARNINGS=ignore
 export NCCL_MNNVL_ENABLE=1
 export NCCL_CUMEM_ENABLE=1
+# the node entry runs inside the container from the toolkit mounted read-only at the same path
+export PYTHONPATH=/opt/toolkit${PYTHONPATH:+:$PYTHONPATH}
 # WANDB_API_KEY is passed through from the submitting environment when set (never written here).
 # HF_TOKEN is passed through from the submitting environment when set (never written here).
 # HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
 # NGC_API_KEY is passed through from the submitting environment when set (never written here).
 
-srun --ntasks-per-node=4 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --no-container-mount-home --container-writable \
+srun --ntasks-per-node=4 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --container-mounts=/opt/toolkit/orchestrator:/opt/toolkit/orchestrator:ro,/runs/golden:/runs/golden --no-container-mount-home --container-writable \
     python3 -u -m orchestrator.node /runs/golden/job.json

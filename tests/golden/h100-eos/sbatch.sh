@@ -35,10 +35,12 @@ export NCCL_P2P_NET_CHUNKSIZE=2097152
 export UB_SKIPMC=1
 export NCCL_IB_HCA==mlx5_0,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_9,mlx5_10,mlx5_11
 export NCCL_SOCKET_IFNAME=bond0
+# the node entry runs inside the container from the toolkit mounted read-only at the same path
+export PYTHONPATH=/opt/toolkit${PYTHONPATH:+:$PYTHONPATH}
 # WANDB_API_KEY is passed through from the submitting environment when set (never written here).
 # HF_TOKEN is passed through from the submitting environment when set (never written here).
 # HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
 # NGC_API_KEY is passed through from the submitting environment when set (never written here).
 
-srun --ntasks-per-node=8 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --container-mounts=/lustre:/lustre --container-workdir=/workspace --no-container-mount-home --container-writable \
+srun --ntasks-per-node=8 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --container-mounts=/lustre:/lustre,/opt/toolkit/orchestrator:/opt/toolkit/orchestrator:ro,/runs/golden:/runs/golden --container-workdir=/workspace --no-container-mount-home --container-writable \
     python3 -u -m orchestrator.node /runs/golden/job.json

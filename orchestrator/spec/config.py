@@ -1,0 +1,314 @@
+"""Typed configuration: cluster profiles, training recipes, and the experiment that joins them.
+
+Profiles and recipes are YAML files loaded into these dataclasses; every field carries a one-line doc
+(``schema.field_doc``), unknown keys are errors, and ``--set dotted.key=value`` overrides are type-checked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from . import package_data
+from .schema import ConfigError, doc, from_dict, merge, nested, set_path, to_dict
+
+PROFILES_ENV = "ORCHESTRATOR_PROFILES_DIR"
+RECIPES_ENV = "ORCHESTRATOR_RECIPES_DIR"
+
+
+@dataclass
+class ContainerConfig:
+    """How pyxis/enroot runs the job's container (ignored by profiles without a container)."""
+
+    image: str | None = doc(None, "container image for pyxis --container-image (squashfs path or registry URI)")
+    mounts: list[str] = doc([], "bind mounts for --container-mounts, each 'SRC:DST' or 'SRC:DST:ro'")
+    workdir: str | None = doc(None, "working directory inside the container (--container-workdir)")
+    mount_home: bool = doc(False, "mount $HOME into the container (false adds --no-container-mount-home)")
+    writable: bool = doc(True, "make the container root file system writable (--container-writable)")
+
+
+@dataclass
+class ClusterProfile:
+    """One cluster: where and how jobs run, and the environment its network needs."""
+
+    name: str = doc("", "profile name (the YAML file's stem)")
+    description: str = doc("", "one line shown by `orchestrator profiles`")
+    scheduler: Literal["slurm", "local"] = doc("slurm", "slurm submits with sbatch; local runs processes here")
+    account: str | None = doc(None, "Slurm account (#SBATCH --account)")
+    partition: str | None = doc(None, "Slurm partition (#SBATCH --partition)")
+    qos: str | None = doc(None, "Slurm QoS (#SBATCH --qos)")
+    reservation: str | None = doc(None, "Slurm reservation (#SBATCH --reservation)")
+    nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)")
+    gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU")
+    gpu_request: Literal["gpus-per-node", "gres", "none"] = doc(
+        "gpus-per-node", "how GPUs are requested: --gpus-per-node=N, --gres=gpu:N, or not at all")
+    cpus_per_task: int | None = doc(None, "CPUs per rank (#SBATCH --cpus-per-task)")
+    mem: str | None = doc("0", "memory per node (#SBATCH --mem; '0' = all of it)")
+    time_limit: str = doc("04:00:00", "wall-clock limit per job or segment, HH:MM:SS or D-HH:MM:SS")
+    exclusive: bool = doc(True, "request whole nodes (#SBATCH --exclusive)")
+    segment: int | None = doc(None, "nodes per NVLink domain for #SBATCH --segment (GB200 NVL72)")
+    max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)")
+    container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
+    env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster")
+    bindpcie_path: str | None = doc(None, "path of NVIDIA mlperf-common bindpcie; empty = built-in NUMA binding")
+    megatron_path: str | None = doc(None, "Megatron-LM checkout in the container; empty = bundled training entry")
+    megatron_version: str | None = doc(None, "megatron-core version the job runs (e.g. 0.19.2); empty = detect")
+    python: str = doc("python3", "Python interpreter on the compute nodes")
+    output_root: str = doc("runs", "directory for run directories (logs, records, checkpoints)")
+    default_recipe: str = doc("deepseek-v3", "recipe used when none is given (--recipe, RECIPE in run.sh)")
+    setup: list[str] = doc([], "shell lines run before srun, written as they are (e.g. 'module load cuda')")
+    required: list[str] = doc([], "settings that must be filled before submitting, e.g. profile.account")
+
+
+@dataclass
+class ModelConfig:
+    """The network's shape (DeepSeek-V3 by default)."""
+
+    num_layers: int = doc(61, "transformer layers (without MTP)")
+    first_k_dense: int = doc(3, "leading dense layers before the MoE layers")
+    hidden_size: int = doc(7168, "model width")
+    ffn_hidden_size: int = doc(18432, "dense MLP width")
+    num_attention_heads: int = doc(128, "attention heads")
+    q_lora_rank: int | None = doc(1536, "MLA query low-rank dimension")
+    kv_lora_rank: int = doc(512, "MLA key/value low-rank dimension")
+    qk_head_dim: int = doc(128, "MLA query/key head dimension without RoPE")
+    qk_pos_emb_head_dim: int = doc(64, "MLA RoPE part of the query/key head")
+    v_head_dim: int = doc(128, "MLA value head dimension")
+    num_experts: int = doc(256, "routed experts per MoE layer")
+    moe_router_topk: int = doc(8, "experts each token is routed to")
+    moe_router_num_groups: int = doc(8, "expert groups for group-limited routing")
+    moe_router_group_topk: int = doc(4, "groups each token may use")
+    moe_ffn_hidden_size: int = doc(2048, "width of one routed expert")
+    moe_shared_expert_intermediate_size: int = doc(2048, "width of the shared expert(s)")
+    moe_router_score_function: Literal["sigmoid", "softmax"] = doc("sigmoid", "router score function")
+    moe_router_enable_expert_bias: bool = doc(True, "aux-loss-free balancing with a per-expert bias")
+    moe_router_topk_scaling_factor: float = doc(2.5, "scale applied to the top-k routing weights")
+    moe_aux_loss_coeff: float = doc(1.0e-4, "sequence-level auxiliary loss coefficient")
+    vocab_size: int = doc(129280, "vocabulary size")
+    seq_length: int = doc(4096, "training sequence length")
+    mtp_num_layers: int = doc(1, "multi-token-prediction layers (used when switches.mtp is on)")
+    mtp_loss_scaling_factor: float = doc(0.1, "weight of the MTP loss")
+    rotary_scaling_factor: float = doc(40.0, "YaRN RoPE scaling factor of MLA (--rotary-scaling-factor)")
+    mscale: float = doc(1.0, "YaRN mscale of MLA (--mscale)")
+    mscale_all_dim: float = doc(1.0, "YaRN mscale over all dimensions of MLA (--mscale-all-dim)")
+    init_method_std: float = doc(0.02, "standard deviation of the weight initialisation (--init-method-std)")
+
+
+@dataclass
+class ParallelConfig:
+    """How the model is split over GPUs."""
+
+    tp: int = doc(2, "tensor-parallel size")
+    pp: int = doc(8, "pipeline-parallel size")
+    vpp: int = doc(4, "virtual pipeline stages per pipeline rank (1 = none)")
+    cp: int = doc(1, "context-parallel size")
+    ep: int = doc(64, "expert-parallel size")
+    etp: int = doc(1, "expert tensor-parallel size")
+    pipeline_layout: str | None = doc("Et|(tt|)*30mL", "flexible PP layout (E embedding, t layer, m MTP, L loss), in "
+                                      "force when given; empty = an even split of the layers")
+    sequence_parallel: bool = doc(True, "sequence parallelism with TP > 1")
+    distributed_optimizer: bool = doc(True, "shard optimizer states over data-parallel ranks")
+    overlap_grad_reduce: bool = doc(True, "overlap the data-parallel gradient reduce with the backward pass")
+    overlap_param_gather: bool = doc(True, "overlap the distributed optimizer's parameter all-gather with the "
+                                     "forward pass (needs overlap_grad_reduce)")
+
+
+@dataclass
+class TrainingConfig:
+    """Batch, schedule, data and output."""
+
+    micro_batch_size: int = doc(1, "sequences per micro-batch")
+    global_batch_size: int = doc(8192, "sequences per optimizer step")
+    train_iters: int = doc(500, "optimizer steps")
+    lr: float = doc(1.0e-4, "peak learning rate")
+    min_lr: float = doc(1.0e-5, "final learning rate")
+    lr_warmup_iters: int = doc(0, "warm-up steps")
+    lr_warmup_init: float = doc(0.0, "learning rate at the start of the warm-up")
+    adam_beta1: float = doc(0.9, "Adam beta1")
+    adam_beta2: float = doc(0.95, "Adam beta2 (DeepSeek-V3: 0.95; Megatron's default is 0.999)")
+    weight_decay: float = doc(0.1, "weight decay")
+    clip_grad: float = doc(1.0, "gradient clipping norm")
+    seed: int = doc(1234, "random seed")
+    data_path: list[str] = doc([], "Megatron indexed-dataset prefixes (with weights); empty = mock data")
+    tokenizer_type: str = doc("NullTokenizer", "Megatron tokenizer type (HuggingFaceTokenizer for a real one)")
+    tokenizer_model: str | None = doc(None, "tokenizer path or HF name for HuggingFaceTokenizer")
+    num_workers: int = doc(2, "data-loader worker processes per rank")
+    distributed_timeout_minutes: int = doc(10, "timeout of torch.distributed collectives, in minutes")
+    log_interval: int = doc(1, "iterations between log lines")
+    eval_interval: int = doc(1000000, "iterations between evaluations")
+    eval_iters: int = doc(0, "evaluation iterations")
+    save_interval: int | None = doc(None, "iterations between checkpoints (segments need one)")
+    checkpoint_dir: str | None = doc(None, "checkpoint directory (--save and --load); empty = <run dir>/checkpoints")
+    exit_margin_minutes: int = doc(10, "stop and save this many minutes before the time limit")
+    wandb_project: str | None = doc(None, "Weights & Biases project (the key comes from $WANDB_API_KEY)")
+    extra_args: list[str] = doc([], "further Megatron arguments, passed as they are (checked by Megatron)")
+
+
+@dataclass
+class Switches:
+    """The seed guide's key configurations for DeepSeek-V3 speed, each one on/off."""
+
+    moe_grouped_gemm: bool = doc(True, "grouped GEMM for the experts (--moe-grouped-gemm)")
+    moe_fusions: bool = doc(True, "fp32 router with permute and router fusions (MoE related optimizations)")
+    token_dispatcher: Literal["alltoall", "allgather", "flex"] = doc("flex", "MoE token dispatcher")
+    deepep: bool = doc(True, "DeepEP all-to-all kernels (needs the flex dispatcher; falls back when missing)")
+    fine_grained_recompute: bool = doc(True, "selective recompute of recompute_modules only")
+    recompute_modules: list[str] = doc(["mla_up_proj", "mlp"], "modules recomputed with fine-grained recompute")
+    ce_loss_fusion: bool = doc(True, "fused cross-entropy loss")
+    ce_fusion_impl: Literal["te", "native"] = doc("te", "CE fusion kernel ('te' is refused by megatron-core >= 0.18.2)")
+    fp8_blockwise: bool = doc(True, "DeepSeek FP8 recipe: --fp8-recipe blockwise --fp8-format e4m3")
+    fp8_param_gather: bool = doc(True, "FP8 primary weights, gathered in FP8 (needs FP8 + distributed optimizer)")
+    bf16_optimizer_states: bool = doc(True, "precision-aware optimizer with bf16 Adam moments")
+    manual_gc: bool = doc(True, "manual garbage collection to avoid GC inside an iteration")
+    manual_gc_interval: int = doc(10, "iterations between manual GC runs")
+    ep_a2a_overlap: bool = doc(True, "overlap expert-parallel all-to-all with compute")
+    delay_wgrad_compute: bool = doc(True, "delay weight-gradient compute to overlap A2A (needs ep_a2a_overlap)")
+    mtp: bool = doc(True, "multi-token prediction layers (model.mtp_num_layers)")
+    experimental: bool = doc(True, "--enable-experimental (MLA RoPE fusion, fused indices-to-multihot)")
+    rope_fusion: bool = doc(True, "MLA RoPE fusion (false adds --no-rope-fusion)")
+    router_padding_for_fp8: bool = doc(True, "pad the routing map for FP8 grouped GEMM")
+    force_load_balancing: bool = doc(False, "force balanced routing: for benchmarks only, never for real training")
+    cuda_graphs: bool = doc(False, "TE CUDA graphs of attention (--cuda-graph-impl transformer_engine)")
+    nan_check: bool = doc(False, "check every loss and gradient for NaN/Inf (Megatron's default; the seed's "
+                          "launch turns it off: --no-check-for-nan-in-loss-and-grad)")
+    flex_dispatcher_num_sms: int | None = doc(None, "SMs DeepEP's dispatch/combine kernels use "
+                                              "(--moe-flex-dispatcher-num-sms); empty = DeepEP's default (20)")
+
+
+@dataclass
+class Recipe:
+    """A named training configuration: model, parallelism, training and the guide's switches."""
+
+    name: str = doc("", "recipe name")
+    description: str = doc("", "one line shown by `orchestrator recipes`")
+    nodes: int | None = doc(None, "nodes this recipe is built for: validation refuses another profile.nodes; "
+                             "empty = any")
+    model: ModelConfig = nested(ModelConfig, "the network's shape")
+    parallel: ParallelConfig = nested(ParallelConfig, "how the model is split over GPUs")
+    training: TrainingConfig = nested(TrainingConfig, "batch, schedule, data and output")
+    switches: Switches = nested(Switches, "the seed guide's key configurations")
+    env: dict[str, str] = doc({}, "environment the recipe's runs set (CUDA_DEVICE_MAX_CONNECTIONS, NVTE_*, NCCL_*)")
+
+
+@dataclass
+class Experiment:
+    """A profile and a recipe joined: everything needed to render and launch one run."""
+
+    profile: ClusterProfile
+    recipe: Recipe
+
+    @property
+    def nodes(self) -> int:
+        """Nodes per job: always the profile's (``recipe.nodes`` is checked against it by validation)."""
+        return self.profile.nodes
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.profile.gpus_per_node
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML mapping, with a one-line error for unreadable or malformed files."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(str(path), f"cannot read YAML ({str(err).splitlines()[0]})", "fix the file's syntax")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "top level is not a mapping", "write key: value pairs")
+    return data
+
+
+def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) -> list[Path]:
+    """Directories searched for profiles/recipes: --*-dir, then the environment variable, then built-ins."""
+    env = os.environ.get(PROFILES_ENV if kind == "profiles" else RECIPES_ENV)
+    dirs = [Path(d) for d in (extra, env) if d]
+    dirs.append(package_data.profiles_dir() if kind == "profiles" else package_data.recipes_dir())
+    return dirs
+
+
+def find_file(kind: Literal["profiles", "recipes"], name: str, extra: str | Path | None = None) -> Path:
+    """Path of a named profile/recipe (or a path given directly)."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.exists():
+        return as_path
+    for directory in search_dirs(kind, extra):
+        for suffix in (".yaml", ".yml"):
+            if (candidate := directory / f"{name}{suffix}").exists():
+                return candidate
+    known = ", ".join(list_names(kind, extra)) or "none"
+    flag = "--profile" if kind == "profiles" else "--recipe"
+    raise ConfigError(flag, f"no {kind[:-1]} named {name!r}", f"use one of: {known}")
+
+
+def list_names(kind: Literal["profiles", "recipes"], extra: str | Path | None = None) -> list[str]:
+    """Every profile/recipe name visible from the search directories (first one wins)."""
+    names: dict[str, Path] = {}
+    for directory in search_dirs(kind, extra):
+        for path in sorted(directory.glob("*.y*ml")) if directory.is_dir() else []:
+            names.setdefault(path.stem, path)
+    return sorted(names)
+
+
+def resolve_raw(kind: Literal["profiles", "recipes"], name: str, extra: str | Path | None,
+                seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The raw mapping of a profile/recipe with its ``extends:`` chain merged in."""
+    if name in seen:
+        raise ConfigError(f"{name}.extends", f"cycle {' -> '.join(seen + (name,))}", "remove the loop")
+    path = find_file(kind, name, extra)
+    data = load_yaml(path)
+    parent = data.pop("extends", None)
+    data.setdefault("name", path.stem)
+    if parent is None:
+        return data
+    base = resolve_raw(kind, str(parent), extra, seen + (name,))
+    base.pop("description", None)
+    return merge(base, data)
+
+
+def load_profile(name: str, profiles_dir: str | Path | None = None) -> ClusterProfile:
+    """Load a cluster profile by name or path, resolving ``extends:``."""
+    return from_dict(ClusterProfile, resolve_raw("profiles", name, profiles_dir), "profile")
+
+
+def load_recipe(name: str, recipes_dir: str | Path | None = None) -> Recipe:
+    """Load a recipe by name or path, resolving ``extends:``."""
+    return from_dict(Recipe, resolve_raw("recipes", name, recipes_dir), "recipe")
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``a.b=value`` → (``a.b``, YAML-typed value)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--set", f"{item!r} is not key=value", "write e.g. --set parallel.pp=4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(exp: Experiment, overrides: list[str]) -> Experiment:
+    """Apply ``--set`` overrides: ``profile.X=...`` to the profile, anything else to the recipe."""
+    profile, recipe = to_dict(exp.profile), to_dict(exp.recipe)
+    for item in overrides:
+        key, value = parse_override(item)
+        target, path = (profile, key[len("profile."):]) if key.startswith("profile.") else (recipe, key)
+        set_path(target, path.removeprefix("recipe."), value)
+    return Experiment(from_dict(ClusterProfile, profile, "profile"), from_dict(Recipe, recipe, "recipe"))
+
+
+def load_experiment(profile: str, recipe: str | None, overrides: list[str] | None = None,
+                    profiles_dir: str | Path | None = None, recipes_dir: str | Path | None = None) -> Experiment:
+    """Profile + recipe (None: the profile's default recipe) + overrides, fully typed."""
+    prof = load_profile(profile, profiles_dir)
+    exp = Experiment(prof, load_recipe(recipe or prof.default_recipe, recipes_dir))
+    return apply_overrides(exp, overrides or [])
+
+
+def with_switches(recipe: Recipe, **changes: Any) -> Recipe:
+    """A copy of the recipe with some switches changed."""
+    return replace(recipe, switches=replace(recipe.switches, **changes))

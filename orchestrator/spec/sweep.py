@@ -1,0 +1,75 @@
+"""Sweep files: named variants of one recipe, launched as one Slurm job array (one task per variant).
+
+    name: proxy-ablation
+    recipe: dsv3-proxy-3l          # optional; --recipe wins when given
+    set: [training.train_iters=20] # optional overrides for every variant
+    variants:
+      - name: bf16-alltoall
+        set: [switches.fp8_blockwise=false, switches.token_dispatcher=alltoall]
+      - name: fp8
+        set: [switches.fp8_blockwise=true]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Experiment, apply_overrides, load_yaml
+from .schema import ConfigError, doc, from_dict
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class Variant:
+    """One array task."""
+
+    name: str = doc("", "variant name: letters, digits, . _ + -")
+    set: list[str] = doc([], "overrides of this variant, each key=value as for --set")
+    description: str = doc("", "what this variant changes")
+
+
+@dataclass
+class Sweep:
+    """A list of variants sharing a profile and recipe."""
+
+    name: str = doc("", "sweep name")
+    recipe: str | None = doc(None, "recipe of every variant (--recipe wins)")
+    set: list[str] = doc([], "overrides applied to every variant before its own")
+    max_parallel: int | None = doc(None, "array tasks running at once (default: the profile's)")
+    variants: list[Variant] = doc([], "the variants, one array task each, in order")
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file."""
+    sweep = from_dict(Sweep, load_yaml(Path(path)), "sweep")
+    sweep.name = sweep.name or Path(path).stem
+    if not sweep.variants:
+        raise ConfigError("sweep.variants", "is empty", "list at least one variant")
+    seen: set[str] = set()
+    for i, variant in enumerate(sweep.variants):
+        if not _NAME.fullmatch(variant.name) or variant.name in seen:
+            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty, repeated or has odd "
+                              "characters", "give each variant a unique name of letters, digits, . _ + -")
+        seen.add(variant.name)
+    return sweep
+
+
+def expand(base: Experiment, sweep: Sweep) -> list[tuple[Variant, Experiment]]:
+    """Each variant's experiment: base + the sweep's overrides + the variant's."""
+    return [(v, apply_overrides(base, sweep.set + v.set)) for v in sweep.variants]
+
+
+def same_allocation(variants: list[tuple[Variant, Experiment]]) -> None:
+    """Refuse a variant whose allocation differs from the first's: array tasks share one allocation shape."""
+    def shape(e: Experiment) -> tuple[Any, ...]:
+        p = e.profile
+        return (e.nodes, p.gpus_per_node, p.time_limit, p.partition, p.account, p.scheduler, p.gpu_request)
+    first = shape(variants[0][1])
+    for variant, exp in variants[1:]:
+        if shape(exp) != first:
+            raise ConfigError(f"sweep.variants.{variant.name}", "changes nodes, GPUs, time limit, partition or "
+                              "account: array tasks share one allocation shape", "move it to its own sweep")

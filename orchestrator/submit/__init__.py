@@ -1,0 +1,1 @@
+"""Login side: validate an experiment, plan and render its files, write the run record and submit it."""

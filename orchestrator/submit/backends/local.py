@@ -1,0 +1,188 @@
+"""The local back-end: a job is submitit's local controller running the rendered ``launch_local.sh`` (one process
+per rank, through the same node entry a Slurm task runs); a sweep's controller runs its variants one after another,
+since they share this machine's GPUs. States come from submitit's result file, the controller process and each
+task's start/exit files; cancelling interrupts the controller, which stops its ranks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from ..run_records import TASK_EXIT, TASK_STARTED, RunRecord, TaskEntry, logs_of_job
+from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError
+
+TOOLKIT_PARENT = Path(__file__).resolve().parents[3]
+"""The directory holding the orchestrator package: the controller imports the toolkit from there."""
+
+
+# ------------------------------------------------------------------------------------------------- job bodies
+def run_local_script(script: str, log_dir: str, name: str) -> int:
+    """The local job's body (runs inside submitit's local controller): bash SCRIPT, logs appended; exit status."""
+    job_id = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
+    return _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
+
+
+def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
+    """A sweep's body on the local back-end: each variant's launch_local.sh in turn. Task i logs to
+    ``<name>_<controller>_<i>.log``, leaves its start time (epoch seconds) in TASK_STARTED and its exit status in
+    TASK_EXIT."""
+    controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
+    worst = 0
+    for index, (script, log_dir, name) in enumerate(tasks):
+        (Path(script).parent / TASK_STARTED).write_text(f"{time.time():.3f}\n")
+        code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
+        (Path(script).parent / TASK_EXIT).write_text(f"{code}\n")
+        worst = worst or code
+    return worst
+
+
+def _run_logged(script: str, log_path: Path) -> int:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(["bash", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait()
+        finally:
+            if proc.poll() is None:             # cancelled: stop every rank of the launcher's session
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+
+
+class ScriptLocalExecutor(submitit.LocalExecutor):
+    """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
+
+    def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:
+        """One rendered launch_local.sh as one local job."""
+        return self._submit_detached(run_local_script, str(script), str(log_dir), name)
+
+    def submit_tasks(self, tasks: list[tuple[str, str, str]]) -> Any:
+        """A local sweep: (script, log dir, name) per task, run one after another by one controller."""
+        return self._submit_detached(run_local_tasks, tasks)
+
+    def _submit_detached(self, func: Any, *args: Any) -> Any:
+        """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
+        our output must not wait for the job) with the toolkit importable."""
+        saved_path = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOOLKIT_PARENT), saved_path) if p)
+        saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            with open(os.devnull, "rb") as null, open(Path(self.folder) / "controller.out", "ab") as out:
+                os.dup2(null.fileno(), 0)
+                os.dup2(out.fileno(), 1)
+                os.dup2(out.fileno(), 2)
+                return self.submit(func, *args)
+        finally:
+            for fd, saved in zip((0, 1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            if saved_path is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved_path
+
+
+def local_gpus(count: int) -> dict[str, Any]:
+    """submitit's local controller sets CUDA_VISIBLE_DEVICES to the GPUs it was given (none by default, which hides
+    every GPU from the ranks): give it the profile's count, taken from the GPUs visible to us."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    ids = tuple(int(x) for x in visible.split(",") if x.strip().isdigit()) if visible else ()
+    return {"gpus_per_node": count, "visible_gpus": ids} if ids else {"gpus_per_node": count}
+
+
+# ------------------------------------------------------------------------------------------------- states
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def local_state(run_dir: Path, job_id: str) -> JobState:
+    """State of a local job from submitit's result file / the controller process."""
+    from submitit.core.utils import JobPaths, pickle_load
+
+    paths = JobPaths(run_dir / SUBMITIT_DIR, job_id=job_id, task_id=0)
+    result = paths.result_pickle
+    started = paths.submitted_pickle.stat().st_mtime if paths.submitted_pickle.exists() else None
+    if result.exists():
+        elapsed = int(result.stat().st_mtime - started) if started else None
+        outcome, value = pickle_load(result)
+        if outcome == "success" and isinstance(value, int):
+            return JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value,
+                            elapsed_s=elapsed, source="local")
+        return JobState(job_id, "FAILED", exit_code=1, elapsed_s=elapsed, source="local")
+    if job_id.isdigit() and _alive(int(job_id)):
+        return JobState(job_id, "RUNNING", elapsed_s=int(time.time() - started) if started else None,
+                        source="local")
+    return JobState(job_id, "CANCELLED", source="local")
+
+
+def local_task_state(run_dir: Path, task: TaskEntry) -> JobState:
+    """State of one task of a local sweep: its exit status file, else what its controller is doing."""
+    exit_file = run_dir / task.dir / TASK_EXIT
+    started = _started_at(run_dir / task.dir / TASK_STARTED)
+    if exit_file.exists():
+        code = int(exit_file.read_text().strip() or 1)
+        elapsed = int(exit_file.stat().st_mtime - started) if started else None
+        return JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code,
+                        elapsed_s=elapsed, source="local")
+    controller = local_state(run_dir, task.job_id.split("_")[0])
+    if controller.state != "RUNNING":
+        return JobState(task.job_id, "CANCELLED", source="local")
+    if started is None:   # runs made before TASK_STARTED existed: a log means the task began
+        return JobState(task.job_id, "RUNNING" if logs_of_job(run_dir, task.job_id) else "PENDING", source="local")
+    return JobState(task.job_id, "RUNNING", elapsed_s=int(time.time() - started), source="local")
+
+
+def _started_at(path: Path) -> float | None:
+    try:
+        return float(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------- the back-end
+class LocalBackend:
+    """Jobs as submitit local controllers on this machine."""
+
+    name = "local"
+
+    def submit(self, job: JobRequest) -> str:
+        executor = ScriptLocalExecutor(job.run_dir / SUBMITIT_DIR)
+        executor.update_parameters(timeout_min=max(1, max(1, len(job.task_dirs)) * job.time_limit_s // 60),
+                                   tasks_per_node=1, nodes=1, **local_gpus(job.gpus_per_node))
+        if not job.task_dirs:
+            handle = executor.submit_script(job.run_dir / job.script, job.run_dir / "logs", job.name)
+        else:
+            handle = executor.submit_tasks([(str(job.run_dir / d / "launch_local.sh"), str(job.run_dir / d / "logs"),
+                                             job.name) for d in job.task_dirs])
+        return str(handle.job_id)
+
+    def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
+        out: dict[tuple[Path, str], JobState] = {}
+        for run_dir, record in runs:
+            out.update({(run_dir, j.job_id): local_state(run_dir, j.job_id) for j in record.jobs if j.job_id})
+            out.update({(run_dir, t.job_id): local_task_state(run_dir, t) for t in record.tasks})
+        return out
+
+    def cancel(self, job_id: str, task: int | None, requeue: bool) -> None:
+        """Interrupt the run's submitit controller (it stops its tasks); only if it still is that controller."""
+        if requeue:
+            raise LaunchError("local runs cannot be requeued (fix: submit --from the run directory)")
+        try:
+            cmdline = Path(f"/proc/{job_id}/cmdline").read_bytes()
+        except OSError:
+            return
+        if b"submitit.local._local" in cmdline:
+            os.kill(int(job_id), signal.SIGINT)

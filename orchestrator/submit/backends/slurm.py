@@ -1,0 +1,303 @@
+"""Scheduler queries: ``sacct`` / ``squeue`` / ``scontrol`` / ``scancel`` with typed results.
+
+Parsing functions (``parse_*``) are pure and unit-tested without Slurm; the functions that run commands are thin
+wrappers around them. Every client command finds the cluster through ``SLURM_CONF`` in the environment.
+
+``job_states`` asks ``sacct`` once for all jobs (array tasks come back as ``12_3``). When accounting is unavailable
+(``sacct`` says "accounting storage is disabled" or fails) it falls back to one ``scontrol -o show job`` call, which
+knows the jobs slurmctld still holds (running, pending, and finished ones for ``MinJobAge`` seconds). Jobs that
+``sacct`` does not know yet (accounting is asynchronous: a job submitted a moment ago) are looked up the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from ..run_records import RunRecord
+from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, listed_ids
+
+SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "NodeList", "DerivedExitCode")
+ACCOUNTING_DISABLED = "accounting storage is disabled"
+_TIMEOUT_S = 30
+
+
+class SlurmError(RuntimeError):
+    """A Slurm client command failed (message includes the command and its stderr)."""
+
+
+# ------------------------------------------------------------------------------------------------- pure parsing
+def parse_exit_code(text: str) -> tuple[int | None, int | None]:
+    """``"1:0"`` -> (1, 0); ``"0:15"`` -> (0, 15); anything else -> (None, None)."""
+    m = re.fullmatch(r"\s*(\d+):(\d+)\s*", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def parse_elapsed(text: str) -> int | None:
+    """Slurm durations ``[D-]HH:MM:SS``, ``MM:SS``, ``MM:SS.mmm`` -> seconds; None for UNLIMITED/INVALID/empty."""
+    m = re.fullmatch(r"\s*(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?(?:\.\d+)?\s*", text or "")
+    if not m:
+        return None
+    days = int(m.group(1) or 0)
+    parts = [int(p) for p in m.group(2, 3, 4) if p is not None]
+    if m.group(1) is not None and len(parts) == 1:        # "D-HH"
+        parts += [0, 0]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def expand_task_range(spec: str) -> list[int]:
+    """Array task spec ``"2-5%2"``, ``"1,3,7-8"``, ``"4"`` -> task ids (the ``%`` throttle is dropped)."""
+    ids: list[int] = []
+    for part in spec.split("%", 1)[0].split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, rest = part.partition("-")
+        hi, _, step = rest.partition(":")
+        stop = int(hi) if hi else int(lo)
+        ids.extend(range(int(lo), stop + 1, int(step) if step else 1))
+    return ids
+
+
+def _split_array_id(job_id: str) -> tuple[str, list[int] | None]:
+    """``"12_3"`` -> ("12", [3]); ``"12_[2-5%2]"`` -> ("12", [2, 3, 4, 5]); ``"12"`` -> ("12", None)."""
+    base, sep, task = job_id.partition("_")
+    if not sep:
+        return base, None
+    return base, expand_task_range(task.strip("[]"))
+
+
+def _make_states(job_id: str, state_text: str, exit_text: str, elapsed: str, nodes: str,
+                 source: str, derived_text: str = "") -> list[JobState]:
+    state_text = state_text.strip()
+    state = state_text.split(" ", 1)[0].rstrip("+") if state_text else "UNKNOWN"
+    code, sig = parse_exit_code(exit_text)
+    derived, _ = parse_exit_code(derived_text)
+    nodes = "" if nodes.strip() in ("None assigned", "(null)", "") else nodes.strip()
+    base, tasks = _split_array_id(job_id.strip())
+    one = JobState(job_id=base, state=state, exit_code=code, signal=sig, elapsed_s=parse_elapsed(elapsed),
+                   nodes=nodes, raw_state=state_text, source=source, derived_exit_code=derived)
+    if tasks is None:
+        return [one]
+    return [replace(one, job_id=f"{base}_{t}", array_task_id=t) for t in tasks]
+
+
+def parse_sacct(text: str) -> dict[str, JobState]:
+    """Parse ``sacct -X -P -n -o JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList[,DerivedExitCode]`` output.
+
+    Pending array remainders (``12_[2-5%2]``) expand to one entry per task; step lines (``12.batch``) are skipped.
+    """
+    result: dict[str, JobState] = {}
+    for line in text.splitlines():
+        fields = line.split("|")
+        if len(fields) < 6 or "." in fields[0] or not fields[0].strip():
+            continue
+        job_id, _raw, state, exit_text, elapsed, nodes = fields[:6]
+        derived = fields[6] if len(fields) > 6 else ""
+        for js in _make_states(job_id, state, exit_text, elapsed, nodes, "sacct", derived):
+            result[js.job_id] = js
+    return result
+
+
+_KV = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=")
+
+
+def parse_scontrol_record(line: str) -> dict[str, str]:
+    """One ``scontrol -o show ...`` record -> {key: value}; values may contain spaces."""
+    matches = list(_KV.finditer(line))
+    record: dict[str, str] = {}
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
+        record[m.group(1)] = line[m.end():end].strip()
+    return record
+
+
+def parse_scontrol_jobs(text: str) -> dict[str, JobState]:
+    """Parse ``scontrol -o show job`` (one record per line; array tasks carry ArrayJobId/ArrayTaskId)."""
+    result: dict[str, JobState] = {}
+    for line in text.splitlines():
+        rec = parse_scontrol_record(line)
+        if "JobId" not in rec:
+            continue
+        job_id = rec["JobId"]
+        if rec.get("ArrayJobId") and rec.get("ArrayTaskId"):
+            job_id = f"{rec['ArrayJobId']}_[{rec['ArrayTaskId']}]"
+        for js in _make_states(job_id, rec.get("JobState", ""), rec.get("ExitCode", ""), rec.get("RunTime", ""),
+                               rec.get("NodeList", ""), "scontrol", rec.get("DerivedExitCode", "")):
+            result[js.job_id] = js
+    return result
+
+
+def parse_config(text: str) -> dict[str, str]:
+    """``scontrol show config`` -> {name: value} (``Name = value`` lines)."""
+    config: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() and " " not in name.strip():
+            config[name.strip()] = value.strip()
+    return config
+
+
+def select(states: dict[str, JobState], job_ids: Iterable[str]) -> dict[str, JobState]:
+    """Entries of ``states`` that belong to ``job_ids`` ("12" matches 12 and every 12_N; "12_3" only itself)."""
+    wanted = {str(j) for j in job_ids}
+    return {k: v for k, v in states.items() if k in wanted or (v.array_job_id in wanted)}
+
+
+def accounting_unavailable(returncode: int, stderr: str) -> bool:
+    return returncode != 0 or ACCOUNTING_DISABLED in stderr.lower()
+
+
+# ------------------------------------------------------------------------------------------------- commands
+def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=_TIMEOUT_S)
+    except FileNotFoundError as exc:
+        raise SlurmError(f"{argv[0]} not found: is the Slurm client installed and on PATH?") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SlurmError(f"{' '.join(argv)} timed out after {_TIMEOUT_S} s (is slurmctld up?)") from exc
+    if check and proc.returncode != 0:
+        raise SlurmError(f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def sacct_states(job_ids: Sequence[str]) -> dict[str, JobState] | None:
+    """One ``sacct`` call for all jobs; None when accounting is unavailable."""
+    argv = ["sacct", "-X", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids)]
+    try:
+        proc = _run(argv, check=False)
+    except SlurmError:
+        return None
+    if accounting_unavailable(proc.returncode, proc.stderr + proc.stdout):
+        return None
+    return select(parse_sacct(proc.stdout), job_ids)
+
+
+def scontrol_states(job_ids: Sequence[str]) -> dict[str, JobState]:
+    """The jobs slurmctld still holds, from one ``scontrol -o show job`` call."""
+    proc = _run(["scontrol", "-o", "show", "job"], check=False)
+    if proc.returncode != 0 and "no jobs" not in (proc.stdout + proc.stderr).lower():
+        raise SlurmError(f"scontrol -o show job failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return select(parse_scontrol_jobs(proc.stdout), job_ids)
+
+
+def _covered(job_id: str, states: dict[str, JobState]) -> bool:
+    return job_id in states or any(v.array_job_id == job_id for v in states.values())
+
+
+def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
+    """States of jobs and array tasks keyed by ``"12"`` / ``"12_3"``; jobs unknown everywhere are left out."""
+    ids = [str(j) for j in job_ids]
+    if not ids:
+        return {}
+    states = sacct_states(ids)
+    if states is None:
+        return scontrol_states(ids)
+    missing = [j for j in ids if not _covered(j, states)]
+    if missing:
+        try:
+            states.update(scontrol_states(missing))
+        except SlurmError:
+            pass
+    return states
+
+
+def show_config() -> dict[str, str]:
+    return parse_config(_run(["scontrol", "show", "config"]).stdout)
+
+
+DEFAULT_MAX_ARRAY_SIZE = 1001
+"""Slurm's default MaxArraySize."""
+
+
+def max_array_size() -> int:
+    """Slurm's MaxArraySize: array task ids must be < this value."""
+    value = show_config().get("MaxArraySize", str(DEFAULT_MAX_ARRAY_SIZE))
+    return int(value) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
+
+
+def max_array_size_or_default() -> tuple[int, str]:
+    """MaxArraySize and where it came from: ``scontrol show config``, else Slurm's default (for dry runs)."""
+    try:
+        return max_array_size(), "from scontrol show config"
+    except SlurmError as exc:
+        reason = (str(exc).strip().splitlines() or ["no answer"])[-1]
+        return DEFAULT_MAX_ARRAY_SIZE, f"Slurm's default, assumed: scontrol show config gave none: {reason}"
+
+
+def accounting_enabled() -> bool:
+    return show_config().get("AccountingStorageType", "accounting_storage/none") != "accounting_storage/none"
+
+
+def cancel(job_id: str | int, task: int | None = None, signal: str | None = None) -> None:
+    """``scancel JOB`` or ``scancel JOB_TASK``; with ``signal`` the job is signalled, not cancelled."""
+    target = f"{job_id}_{task}" if task is not None else str(job_id)
+    argv = ["scancel"] + ([f"--signal={signal}"] if signal else []) + [target]
+    _run(argv)
+
+
+def requeue_job(job_id: str | int, task: int | None = None) -> None:
+    """``scontrol requeue JOB[_TASK]``: the job restarts (its batch script runs again, logs append)."""
+    target = f"{job_id}_{task}" if task is not None else str(job_id)
+    _run(["scontrol", "requeue", target])
+
+
+def ping() -> bool:
+    """True when slurmctld answers."""
+    try:
+        proc = _run(["scontrol", "ping"], check=False)
+    except SlurmError:
+        return False
+    return proc.returncode == 0 and "UP" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------- the back-end
+class TemplateSlurmExecutor(submitit.SlurmExecutor):
+    """submitit's SlurmExecutor submitting a rendered sbatch script as it is."""
+
+    def __init__(self, folder: Path, script: str, num_tasks: int) -> None:
+        super().__init__(folder)
+        self._script = script
+        self._ntasks = num_tasks
+
+    def _make_submission_file_text(self, command: str, uid: str) -> str:
+        return self._script
+
+    def _num_tasks(self) -> int:
+        return self._ntasks
+
+    def submit_script(self) -> Any:
+        try:
+            return self._submit_command("")
+        except (submitit.core.utils.FailedJobError, OSError) as exc:
+            lines = str(exc).strip().splitlines()
+            raise LaunchError(f"sbatch refused the job: {lines[-1] if lines else repr(exc)}") from exc
+
+
+class SlurmBackend:
+    """Jobs through sbatch (submitit writes the script and parses the id), states from sacct, scancel."""
+
+    name = "slurm"
+
+    def submit(self, job: JobRequest) -> str:
+        (job.run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
+        handle = TemplateSlurmExecutor(job.run_dir / SUBMITIT_DIR, job.script_text, job.ntasks).submit_script()
+        return str(handle.job_id)
+
+    def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
+        """One sacct call for every run (array tasks included)."""
+        found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id])
+        return {(run_dir, job_id): found.get(job_id) or JobState(job_id, "UNKNOWN", source="none")
+                for run_dir, record in runs for job_id in listed_ids(record)}
+
+    def cancel(self, job_id: str, task: int | None, requeue: bool) -> None:
+        (requeue_job if requeue else cancel)(job_id, task)

@@ -1,0 +1,117 @@
+"""Submission of a ``plan.Plan``: single runs, job arrays for sweeps, chained segments, through the profile's
+back-end (``backends.slurm.SlurmBackend``: sbatch through submitit; ``backends.local.LocalBackend``: submitit's
+local controller running launch_local.sh).
+
+* single run: one job, ``record.json`` with its id;
+* segments (``segments=N``): N jobs in one run directory, each ``--dependency=afterok:<previous>`` (or afterany);
+  Megatron resumes from ``--load`` (= ``--save``) and ``--exit-duration-in-mins`` comes from the time limit;
+* sweep: one array task per variant (``tasks/<chunk>_<task>/job.json``, the node entry replaces ``%a``),
+  ``--array=0-N%P``; more variants than MaxArraySize are split into chunks, each chunk starting after the previous
+  one (``afterany``), so no more than P tasks ever run at once.
+
+Nothing is submitted unless the validation rules pass and every file rendered (``plan.prepare``, then the plan,
+made once for the new run directory's path before the directory is created). The plan is then written and
+submitted job by job; ``submit --dry-run`` prints the same plan for a placeholder directory instead
+(``plan_records.dry_run``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import plan, plan_records, run_records
+from .backends import backend, slurm
+from .backends.base import JobRequest, LaunchError
+from .checks import InvalidSubmission
+from ..spec.config import Experiment
+from .plan import Plan, PlannedFile, PlannedJob, Request
+from ..spec.sweep import Sweep
+
+__all__ = ["InvalidSubmission", "LaunchError", "Submission", "resubmit", "submit", "submit_run", "submit_sweep"]
+
+
+@dataclass
+class Submission:
+    """A submitted run."""
+
+    run_dir: Path
+    """Its new run directory."""
+    record: run_records.RunRecord
+    """Its record.json: every submitted job's id."""
+
+
+# ------------------------------------------------------------------------------------------------- submit a plan
+def submit(request: Request) -> Submission:
+    """Check, plan, then write and submit the plan in a new run directory."""
+    request = plan.prepare(request)
+    size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
+    run_dir = run_records.fresh_run_dir(request.exp.profile.output_root, request.name)
+    the_plan = plan.make_plan(request, str(run_dir), size)     # render errors surface before the directory exists
+    return _execute(the_plan, run_records.claim(run_dir))
+
+
+def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: int = 1,
+               segment_dependency: str = "afterok", preflight: bool = False,
+               submitted_from: str | None = None) -> Submission:
+    """One run (or a chain of ``segments`` jobs) in a new run directory."""
+    return submit(Request(exp, tuple(overrides or ()), segments=segments, segment_dependency=segment_dependency,
+                          preflight=preflight, submitted_from=submitted_from))
+
+
+def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = None,
+                 submitted_from: str | None = None) -> Submission:
+    """One array task per sweep variant, in a new run directory."""
+    return submit(Request(base, tuple(overrides or ()), sweep=sweep, submitted_from=submitted_from))
+
+
+def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
+    """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) in a new run."""
+    return submit(plan.request_from_record(Path(run_dir)))
+
+
+def _execute(p: Plan, run_dir: Path) -> Submission:
+    """Write the plan's files, then each job's files and the job itself, in order; record what was submitted."""
+    written = [_write(run_dir, f) for f in p.files]
+    ids: list[str] = []
+    error: Exception | None = None
+    for job in p.jobs:
+        for task in job.tasks:
+            (run_dir / task.dir / "logs").mkdir(parents=True)
+        files = job.files_to_write(ids)
+        written += [_write(run_dir, f) for f in files]
+        try:
+            ids.append(_start(p, job, files, run_dir))
+        except LaunchError as exc:
+            error = exc
+            break
+        for task in job.tasks:
+            _write(run_dir, plan_records.task_record(p, task, ids[-1], run_records.now_iso()))
+    record = plan_records.run_record(p, ids, plan_records.top_level(written))
+    return _finish(run_dir, record, error)
+
+
+def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) -> str:
+    """Submit one planned job through the profile's back-end; its scheduler id."""
+    exp = job.allocation or p.request.exp
+    request = JobRequest(
+        run_dir=run_dir, script=job.script, script_text=next((f.text for f in files if f.path == job.script), ""),
+        ntasks=job.ntasks, name=p.request.name if job.tasks else exp.recipe.name,
+        gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm.parse_elapsed(exp.profile.time_limit) or 3600,
+        task_dirs=tuple(t.dir for t in job.tasks))
+    return backend(exp.profile.scheduler).submit(request)
+
+
+def _write(run_dir: Path, file: PlannedFile) -> str:
+    run_records.write_new(run_dir / file.path, file.text, file.mode)
+    return file.path
+
+
+def _finish(run_dir: Path, record: run_records.RunRecord, error: Exception | None) -> Submission:
+    if error is not None:
+        record.error = str(error)
+    run_records.write_record(run_dir, record)
+    if error is not None:
+        raise LaunchError(f"{error} (run directory {run_dir}, record.json lists what was submitted)") from error
+    return Submission(run_dir, record)

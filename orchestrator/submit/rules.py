@@ -1,0 +1,267 @@
+"""Every pre-submit rule. Each returns the problems it finds, one line each with the setting and the fix.
+
+Rules are cheap, pure functions of the experiment (well under a second together) so that a 1024-GPU job is never
+submitted with a typo that Megatron would reject an hour into the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..spec import layout as layout_mod
+from ..spec.config import Experiment
+from ..spec.megatron_args import time_limit_minutes
+
+RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason not to submit."""
+
+    setting: str
+    message: str
+    fix: str
+    severity: str = "error"
+    """'error' blocks rendering and submission; 'missing' (a required setting left empty) blocks submission
+    only, so a dry run still shows the files; 'warning' is printed and allowed."""
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.setting}: {self.message} (fix: {self.fix})"
+
+
+Rule = Callable[[Experiment], list[Problem]]
+
+
+def data_parallel(exp: Experiment) -> int:
+    p = exp.recipe.parallel
+    return exp.world_size // (p.tp * p.cp * p.pp)
+
+
+def rule_resources(exp: Experiment) -> list[Problem]:
+    prof, out = exp.profile, []
+    if exp.nodes < 1 or prof.gpus_per_node < 1:
+        out.append(Problem("nodes/gpus_per_node", f"{exp.nodes} nodes × {prof.gpus_per_node} GPUs", "use at least 1 of each"))
+    if exp.recipe.nodes is not None and exp.recipe.nodes != prof.nodes:
+        out.append(Problem("nodes", f"recipe {exp.recipe.name} is built for {exp.recipe.nodes} nodes but profile "
+                           f"{prof.name} gives {prof.nodes}", f"--set profile.nodes={exp.recipe.nodes}, or "
+                           f"--set nodes=null to run the recipe on {prof.nodes} nodes"))
+    if prof.scheduler == "local" and exp.nodes != 1:
+        out.append(Problem("nodes", f"the local profile runs on this machine only, not {exp.nodes} nodes",
+                           "set profile.nodes=1 or use a Slurm profile"))
+    if prof.segment and exp.nodes % prof.segment:
+        out.append(Problem("profile.segment", f"{exp.nodes} nodes are not whole segments of {prof.segment}",
+                           f"use a multiple of {prof.segment} nodes"))
+    for name in prof.required:
+        value: object = prof
+        for part in name.split("."):
+            value = getattr(value, part, None)
+        if value in (None, "", []):
+            out.append(Problem(f"profile.{name}", f"is empty but profile {prof.name} requires it",
+                               f"--set profile.{name}=... (or fill it in run.sh)", "missing"))
+    try:
+        if time_limit_minutes(prof.time_limit) <= exp.recipe.training.exit_margin_minutes:
+            out.append(Problem("training.exit_margin_minutes", "leaves no time to train before the time limit",
+                               "lower the margin or raise profile.time_limit"))
+    except ValueError:
+        out.append(Problem("profile.time_limit", f"{prof.time_limit!r} is not a Slurm time", "write HH:MM:SS"))
+    return out
+
+
+def rule_model_parallel(exp: Experiment) -> list[Problem]:
+    p, world, out = exp.recipe.parallel, exp.world_size, []
+    if min(p.tp, p.pp, p.cp, p.ep, p.etp, p.vpp) < 1:
+        return [Problem("parallel", "sizes must be >= 1", "set tp, pp, vpp, cp, ep, etp to 1 or more")]
+    mp = p.tp * p.cp * p.pp
+    if world % mp:
+        out.append(Problem("parallel.tp/cp/pp", f"TP×CP×PP = {p.tp}×{p.cp}×{p.pp} = {mp} does not divide the "
+                           f"world size {world} ({exp.nodes} nodes × {exp.profile.gpus_per_node} GPUs)",
+                           f"choose TP×CP×PP dividing {world}, or change the node count"))
+    emp = p.etp * p.ep * p.pp
+    if world % emp:
+        out.append(Problem("parallel.ep", f"ETP×EP×PP = {p.etp}×{p.ep}×{p.pp} = {emp} does not divide the world "
+                           f"size {world}", f"choose EP so that ETP×EP×PP divides {world}"))
+    if exp.recipe.model.num_attention_heads % p.tp:
+        out.append(Problem("parallel.tp", f"{exp.recipe.model.num_attention_heads} heads do not split over TP={p.tp}",
+                           "use a TP that divides the head count"))
+    if p.cp > 1 and exp.recipe.model.seq_length % (2 * p.cp):
+        out.append(Problem("parallel.cp", f"seq {exp.recipe.model.seq_length} not divisible by 2×CP", "change CP"))
+    return out
+
+
+def rule_experts(exp: Experiment) -> list[Problem]:
+    m, p, out = exp.recipe.model, exp.recipe.parallel, []
+    if m.num_experts % p.ep:
+        out.append(Problem("parallel.ep", f"EP={p.ep} does not divide {m.num_experts} experts",
+                           f"use an EP that divides {m.num_experts}"))
+    if m.num_experts % m.moe_router_num_groups:
+        out.append(Problem("model.moe_router_num_groups", f"{m.moe_router_num_groups} groups do not split "
+                           f"{m.num_experts} experts", "use a group count dividing the experts"))
+    elif m.moe_router_group_topk > m.moe_router_num_groups:
+        out.append(Problem("model.moe_router_group_topk", f"{m.moe_router_group_topk} > {m.moe_router_num_groups} groups",
+                           "pick at most as many groups as exist"))
+    elif m.moe_router_topk > m.moe_router_group_topk * (m.num_experts // m.moe_router_num_groups):
+        out.append(Problem("model.moe_router_topk", f"top-{m.moe_router_topk} cannot be filled from "
+                           f"{m.moe_router_group_topk} groups", "raise group_topk or lower topk"))
+    if not 0 <= m.first_k_dense < m.num_layers:
+        out.append(Problem("model.first_k_dense", f"{m.first_k_dense} dense layers of {m.num_layers}",
+                           "keep at least one MoE layer"))
+    return out
+
+
+def rule_layout(exp: Experiment) -> list[Problem]:
+    r = exp.recipe
+    p, s = r.parallel, r.switches
+    mtp = r.model.mtp_num_layers if s.mtp else 0
+    text = layout_mod.in_force(p.pipeline_layout)
+    if text is None:
+        if r.model.num_layers % (p.pp * p.vpp):
+            return [Problem("parallel.pp/vpp", f"{r.model.num_layers} layers do not split evenly into PP×VPP = "
+                            f"{p.pp * p.vpp} stages", "set parallel.pipeline_layout")]
+        return []
+    try:
+        parsed = layout_mod.parse(text)
+    except layout_mod.LayoutError as err:
+        return [Problem("parallel.pipeline_layout", f"{text!r}: {err}", "use E, t, m, L, | and (...)*n")]
+    return [Problem("parallel.pipeline_layout", f"{text!r} {msg}",
+                    "make stages = PP×VPP, 't' count = model.num_layers, 'm' count = MTP layers")
+            for msg in layout_mod.check(parsed, p.pp, p.vpp, r.model.num_layers, mtp)]
+
+
+def rule_batch(exp: Experiment) -> list[Problem]:
+    t, dp = exp.recipe.training, data_parallel(exp)
+    if dp < 1 or exp.world_size % (exp.recipe.parallel.tp * exp.recipe.parallel.cp * exp.recipe.parallel.pp):
+        return []
+    if t.global_batch_size % (t.micro_batch_size * dp):
+        return [Problem("training.global_batch_size", f"GBS {t.global_batch_size} is not a multiple of MBS×DP = "
+                        f"{t.micro_batch_size}×{dp}", f"use a multiple of {t.micro_batch_size * dp}, or fewer "
+                        f"GPUs: DP comes from {exp.nodes} nodes × {exp.profile.gpus_per_node} GPUs (profile.nodes)")]
+    return []
+
+
+def rule_switches(exp: Experiment) -> list[Problem]:
+    s, p, out = exp.recipe.switches, exp.recipe.parallel, []
+
+    def need(cond: bool, setting: str, message: str, fix: str) -> None:
+        if not cond:
+            out.append(Problem(f"switches.{setting}", message, fix))
+
+    need(not s.deepep or s.token_dispatcher == "flex", "deepep", "DeepEP needs the flex token dispatcher",
+         "set switches.token_dispatcher=flex or switches.deepep=false")
+    need(s.token_dispatcher != "flex" or s.deepep, "token_dispatcher", "the flex dispatcher needs a backend",
+         "set switches.deepep=true or switches.token_dispatcher=alltoall")
+    need(not s.fp8_param_gather or s.fp8_blockwise, "fp8_param_gather", "FP8 param gather needs FP8",
+         "set switches.fp8_blockwise=true or switches.fp8_param_gather=false")
+    need(not s.fp8_param_gather or p.distributed_optimizer, "fp8_param_gather",
+         "FP8 param gather needs the distributed optimizer", "set parallel.distributed_optimizer=true")
+    need(not s.router_padding_for_fp8 or s.fp8_blockwise, "router_padding_for_fp8", "routing-map padding is for FP8",
+         "set switches.fp8_blockwise=true or switches.router_padding_for_fp8=false")
+    need(not s.delay_wgrad_compute or s.ep_a2a_overlap, "delay_wgrad_compute",
+         "delayed wgrad needs EP A2A overlap", "set switches.ep_a2a_overlap=true or delay_wgrad_compute=false")
+    if p.overlap_param_gather and not (p.overlap_grad_reduce and p.distributed_optimizer):
+        out.append(Problem("parallel.overlap_param_gather",
+                           "overlapping the parameter gather needs overlap_grad_reduce and the distributed optimizer",
+                           "set parallel.overlap_grad_reduce=true and parallel.distributed_optimizer=true, or "
+                           "parallel.overlap_param_gather=false"))
+    need(not s.bf16_optimizer_states or p.distributed_optimizer, "bf16_optimizer_states",
+         "the precision-aware optimizer needs the distributed optimizer", "set parallel.distributed_optimizer=true")
+    env = {**exp.recipe.env, **exp.profile.env}
+    need(not (s.cuda_graphs and "expandable_segments:True" in env.get("PYTORCH_CUDA_ALLOC_CONF", "")
+              and env.get("NCCL_GRAPH_REGISTER") != "0"), "cuda_graphs",
+         "CUDA graphs with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True need NCCL_GRAPH_REGISTER=0 "
+         "(Megatron asserts it at start-up)", "--set env.NCCL_GRAPH_REGISTER=0")
+    unknown = sorted(set(s.recompute_modules) - RECOMPUTE_MODULES)
+    need(not (s.fine_grained_recompute and unknown), "recompute_modules", f"unknown modules {unknown}",
+         f"use some of {', '.join(sorted(RECOMPUTE_MODULES))}")
+    if s.ep_a2a_overlap:
+        need(p.ep > 1, "ep_a2a_overlap", "EP A2A overlap needs expert parallelism (EP > 1)",
+             "set parallel.ep > 1 or switches.ep_a2a_overlap=false")
+        need(s.token_dispatcher in ("alltoall", "flex"), "ep_a2a_overlap",
+             "EP A2A overlap needs the alltoall or flex dispatcher", "set switches.token_dispatcher=alltoall")
+        need(p.pp == 1 or p.vpp > 1 or _layout_gives_vpp(exp), "ep_a2a_overlap",
+             "EP A2A overlap with PP > 1 needs virtual pipeline stages", "set parallel.vpp > 1 or a layout")
+        need(not s.mtp or exp.recipe.model.mtp_num_layers <= 1, "ep_a2a_overlap",
+             "EP A2A overlap supports at most one MTP layer", "set model.mtp_num_layers=1")
+        need(not (s.fine_grained_recompute and "moe" in s.recompute_modules), "ep_a2a_overlap",
+             "EP A2A overlap cannot recompute 'moe'", "drop 'moe' from switches.recompute_modules")
+    return out
+
+
+def container_paths(exp: Experiment) -> list[tuple[str, str]]:
+    """(setting, absolute path) of everything a job reads or writes outside its run directory."""
+    prof, t = exp.profile, exp.recipe.training
+    found = [("training.data_path", p) for p in t.data_path if not _is_number(p)]
+    found += [("training.tokenizer_model", t.tokenizer_model or ""), ("training.checkpoint_dir", t.checkpoint_dir or ""),
+              ("profile.megatron_path", prof.megatron_path or ""), ("profile.bindpcie_path", prof.bindpcie_path or "")]
+    return [(setting, path) for setting, path in found if path.startswith("/")]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _mounted(path: str, mounts: list[str]) -> bool:
+    """Whether a container path lies under the destination of one of pyxis' ``SRC[:DST[:FLAGS]]`` mounts."""
+    targets = [(m.split(":") + [m])[1] if ":" in m else m for m in mounts]
+    return any(path == dst or path.startswith(dst.rstrip("/") + "/") for dst in targets if dst)
+
+
+def rule_container(exp: Experiment) -> list[Problem]:
+    """With a container image, every path the job needs must be mounted (the run directory and the toolkit are)."""
+    cont = exp.profile.container
+    if not cont.image:
+        return []
+    return [Problem(setting, f"{path} is not visible in the container: no profile.container.mounts entry covers it",
+                    f"add a mount such as '{_top(path)}:{_top(path)}' to profile.container.mounts")
+            for setting, path in container_paths(exp) if not _mounted(path, cont.mounts)]
+
+
+def _top(path: str) -> str:
+    return "/" + path.strip("/").split("/")[0]
+
+
+def rule_warnings(exp: Experiment) -> list[Problem]:
+    s, t, out = exp.recipe.switches, exp.recipe.training, []
+    if s.force_load_balancing:
+        out.append(Problem("switches.force_load_balancing", "forced balanced routing is for benchmarks only",
+                           "turn it off for real training", "warning"))
+    if s.cuda_graphs and s.ep_a2a_overlap:   # Megatron accepts it; the capture failed on the GPU machine
+        out.append(Problem("switches.cuda_graphs", "TE CUDA graphs with EP A2A overlap failed at graph capture "
+                           "(cudaErrorStreamCaptureIsolation) on megatron-core 0.19.2 + TE 2.20.2, EP=2 on H200, "
+                           "2026-11-28; without the overlap they ran", "set switches.ep_a2a_overlap=false "
+                           "switches.delay_wgrad_compute=false, or try a short run first", "warning"))
+    if not t.data_path:
+        out.append(Problem("training.data_path", "no data given: training uses mock data",
+                           "set training.data_path to train on real data", "warning"))
+    return out
+
+
+def _layout_gives_vpp(exp: Experiment) -> bool:
+    p = exp.recipe.parallel
+    text = layout_mod.in_force(p.pipeline_layout)
+    if text is None:
+        return False
+    try:
+        return layout_mod.parse(text).num_stages > p.pp
+    except layout_mod.LayoutError:
+        return False
+
+
+RULES: tuple[Rule, ...] = (rule_resources, rule_model_parallel, rule_experts, rule_layout, rule_batch,
+                           rule_switches, rule_container, rule_warnings)
+
+
+def validate(exp: Experiment) -> list[Problem]:
+    """All problems of an experiment, errors and warnings, in rule order."""
+    return [problem for rule in RULES for problem in rule(exp)]
+
+
+def blocking(problems: list[Problem], for_submit: bool = True) -> list[Problem]:
+    """The problems that stop a submission (errors and missing settings) or a rendering (errors only)."""
+    stops = ("error", "missing") if for_submit else ("error",)
+    return [p for p in problems if p.severity in stops]

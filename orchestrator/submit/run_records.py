@@ -1,0 +1,207 @@
+"""Run directories and their ``record.json``.
+
+Every submission gets a new directory ``<output_root>/<name>-<YYYYmmdd-HHMMSS>-<4 hex>`` created with
+``exist_ok=False`` (never reused, never shared), holding the rendered files, the logs and ``record.json``:
+profile, recipe, overrides (and the fully resolved profile/recipe, so ``submit --from`` repeats it exactly), the
+resolved command, the environment with secrets redacted, versions, job ids and the rendered scripts.
+``record.json`` is written once, after submission, and never overwritten. Array tasks get their own directory
+``tasks/<chunk>_<task>/`` with their own ``record.json`` and logs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECORD = "record.json"
+TASK_EXIT = "exit_status"
+TASK_STARTED = "started_at"
+"""Written into a local sweep task's directory when that task has ended: its exit status."""
+FORMAT = 1
+_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+class RunError(RuntimeError):
+    """A run directory or record is missing, unreadable or would be overwritten."""
+
+
+@dataclass
+class JobEntry:
+    """One scheduler job of a run (a single job, one segment, or one array chunk)."""
+
+    job_id: str
+    role: str                        # "run", "segment 2/3", "array 0-2"
+    script: str                      # rendered script, relative to the run dir
+    dependency: str | None = None    # e.g. "afterok:12"
+    array: str | None = None         # e.g. "0-2%4"
+    task_offset: int = 0             # index of this chunk's first variant
+    log: str = ""                    # log path pattern as given to the scheduler (absolute)
+
+
+@dataclass
+class TaskEntry:
+    """One array task (one sweep variant)."""
+
+    index: int
+    variant: str
+    dir: str                         # relative to the run dir
+    job_id: str                      # "12_3"
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    kind: str                        # "single", "segments" or "array"
+    backend: str                     # "slurm" or "local"
+    profile: dict[str, Any]          # {"name": ..., "resolved": {...}}
+    recipe: dict[str, Any]
+    overrides: list[str]
+    command: list[str]
+    env: dict[str, str]
+    versions: dict[str, str]
+    files: list[str]
+    jobs: list[JobEntry] = field(default_factory=list)
+    tasks: list[TaskEntry] = field(default_factory=list)
+    sweep: dict[str, Any] | None = None
+    submitted_from: str | None = None
+    error: str | None = None
+    created: str = ""
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [j.job_id for j in self.jobs if j.job_id]
+
+
+def now_iso() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def fresh_run_dir(root: str | os.PathLike[str], name: str) -> Path:
+    """A new run directory's path under ``root`` (``<name>-<YYYYmmdd-HHMMSS>-<hex>``); nothing is created."""
+    base = Path(root).expanduser().resolve()
+    stem = _SAFE.sub("-", name).strip("-") or "run"
+    for _ in range(100):
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = base / f"{stem}-{stamp}-{secrets.token_hex(2)}"
+        if not path.exists():
+            return path
+    raise RunError(f"cannot find a new run directory name under {base}")
+
+
+def claim(path: Path) -> Path:
+    """Create the run directory (and its logs/); refuses one that exists (a run directory is never reused)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir()
+    except FileExistsError as exc:
+        raise RunError(f"run directory {path} appeared meanwhile: submit again") from exc
+    (path / "logs").mkdir()
+    return path
+
+
+def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
+    """Create a fresh, never reused run directory under ``root``."""
+    for _ in range(100):
+        try:
+            return claim(fresh_run_dir(root, name))
+        except RunError:
+            continue
+    raise RunError(f"cannot create a new run directory under {Path(root).expanduser().resolve()}")
+
+
+def write_new(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a file that must not exist yet."""
+    with open(path, "x", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(mode)
+
+
+def record_text(data: RunRecord | dict[str, Any]) -> str:
+    """The text of a ``record.json`` (a run's or an array task's)."""
+    return json.dumps(data.to_json() if isinstance(data, RunRecord) else data, indent=2) + "\n"
+
+
+def write_record(run_dir: Path, record: RunRecord) -> Path:
+    """Write ``record.json`` once; refuses to overwrite."""
+    record.created = record.created or now_iso()
+    path = run_dir / RECORD
+    try:
+        write_new(path, record_text(record))
+    except FileExistsError as exc:
+        raise RunError(f"{path} exists: records are never overwritten") from exc
+    return path
+
+
+def write_task_record(task_dir: Path, data: dict[str, Any]) -> Path:
+    path = task_dir / RECORD
+    write_new(path, record_text(data))
+    return path
+
+
+def load_record(run_dir: str | os.PathLike[str]) -> RunRecord:
+    path = Path(run_dir) / RECORD
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunError(f"{run_dir} is not a run directory (no readable {RECORD})") from exc
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON: {exc}") from exc
+    data["jobs"] = [JobEntry(**j) for j in data.get("jobs", [])]
+    data["tasks"] = [TaskEntry(**t) for t in data.get("tasks", [])]
+    known = set(RunRecord.__dataclass_fields__)
+    return RunRecord(**{k: v for k, v in data.items() if k in known})
+
+
+def find_runs(root: str | os.PathLike[str]) -> list[Path]:
+    """Run directories under ``root`` (those with a record), oldest first."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    runs = [p for p in base.iterdir() if (p / RECORD).is_file()]
+    return sorted(runs, key=lambda p: ((p / RECORD).stat().st_mtime, p.name))
+
+
+def resolve_run(arg: str | None, root: str | os.PathLike[str]) -> Path:
+    """A run given as a path or a run id under ``root``; the newest run when ``arg`` is None."""
+    if arg:
+        for candidate in (Path(arg), Path(root) / arg):
+            if (candidate / RECORD).is_file():
+                return candidate.resolve()
+        raise RunError(f"no run {arg!r} (neither a run directory nor a run id under {root})")
+    runs = find_runs(root)
+    if not runs:
+        raise RunError(f"no runs under {Path(root).resolve()}")
+    return runs[-1].resolve()
+
+
+def log_files(run_dir: Path) -> list[Path]:
+    """Every log of a run: ``logs/*.log`` and the array tasks' ``tasks/*/logs/*.log``, in name order."""
+    found = sorted((run_dir / "logs").glob("*.log"))
+    for task_dir in sorted((run_dir / "tasks").glob("*")):
+        found += sorted((task_dir / "logs").glob("*.log"))
+    return found
+
+
+def logs_of_job(run_dir: Path, job_id: str) -> list[Path]:
+    """Logs written by one job or array task (``..._12.log`` / ``..._12_3.log``)."""
+    return [p for p in log_files(run_dir) if p.stem.endswith(f"_{job_id}")]
+
+
+def task_job_id(record: RunRecord, task: str) -> str:
+    """The job id of a sweep task given by its index (``3``) or its variant name (``fp8``)."""
+    for entry in record.tasks:
+        if task in (str(entry.index), entry.variant):
+            return entry.job_id
+    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks) or "none: not a sweep"
+    raise RunError(f"no task {task!r} in run {record.run_id} (tasks: {names})")

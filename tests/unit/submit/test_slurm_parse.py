@@ -1,0 +1,135 @@
+"""Scheduler output parsing and the accounting fallback, without Slurm (outputs captured from Slurm 22.05)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+import pytest
+
+from orchestrator.submit.backends import slurm
+
+SACCT = """\
+8|8|RUNNING|0:0|00:00:01|n1
+7_0|9|COMPLETED|0:0|00:01:05|n1
+7_1|10|FAILED|3:0|1-02:03:04|n[1-2]
+7_[2-5%2]|7|PENDING|0:0|00:00:00|None assigned
+9|11|CANCELLED by 0|0:15|00:00:07|n2
+9.batch|11|CANCELLED|0:15|00:00:07|n2
+"""
+
+SCONTROL = (
+    "JobId=9 ArrayJobId=7 ArrayTaskId=0 ArrayTaskThrottle=2 JobName=wrap UserId=root(0) JobState=RUNNING "
+    "Reason=None Dependency=(null) ExitCode=0:0 RunTime=00:00:01 TimeLimit=UNLIMITED NodeList=n1 BatchHost=n1 "
+    "AllocNode:Sid=localhost:3049 CPUs/Task=1 Comment=has spaces in it StdOut=/tmp/x.out\n"
+    "JobId=7 ArrayJobId=7 ArrayTaskId=2-5%2 ArrayTaskThrottle=2 JobName=wrap JobState=PENDING "
+    "Reason=JobArrayTaskLimit ExitCode=0:0 RunTime=00:00:00 NodeList=(null)\n"
+    "JobId=8 JobName=wrap JobState=CANCELLED Reason=None ExitCode=0:15 RunTime=00:00:01 NodeList=n1\n"
+    "JobId=3 JobName=wrap JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 RunTime=00:00:00 NodeList=n[1-2]\n"
+)
+
+
+def test_sacct_rows_become_typed_states() -> None:
+    states = slurm.parse_sacct(SACCT)
+    assert states["7_1"] == slurm.JobState(job_id="7_1", state="FAILED", exit_code=3, signal=0,
+                                           elapsed_s=93784, nodes="n[1-2]", array_task_id=1, raw_state="FAILED")
+    assert states["7_1"].array_job_id == "7" and states["7_1"].terminal
+    assert states["8"].state == "RUNNING" and not states["8"].terminal and states["8"].array_task_id is None
+    assert states["9"].state == "CANCELLED" and states["9"].raw_state == "CANCELLED by 0"
+    assert states["9"].signal == 15
+
+
+def test_sacct_pending_array_remainder_expands_per_task_and_steps_are_skipped() -> None:
+    states = slurm.parse_sacct(SACCT)
+    assert [k for k in states if k.startswith("7_")] == ["7_0", "7_1", "7_2", "7_3", "7_4", "7_5"]
+    assert {states[f"7_{i}"].state for i in range(2, 6)} == {"PENDING"}
+    assert states["7_4"].nodes == "" and states["7_4"].array_task_id == 4
+    assert not any("." in k for k in states)
+
+
+def test_scontrol_records_keep_values_with_spaces_and_expand_arrays() -> None:
+    record = slurm.parse_scontrol_record(SCONTROL.splitlines()[0])
+    assert record["Comment"] == "has spaces in it"
+    assert record["AllocNode:Sid"] == "localhost:3049" and record["CPUs/Task"] == "1"
+    states = slurm.parse_scontrol_jobs(SCONTROL)
+    assert states["7_0"].state == "RUNNING" and states["7_0"].source == "scontrol"
+    assert [k for k in states if k.startswith("7_")] == ["7_0", "7_2", "7_3", "7_4", "7_5"]
+    assert states["8"].state == "CANCELLED" and states["8"].signal == 15
+    assert states["3"].exit_code == 1 and states["3"].nodes == "n[1-2]"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("00:00:00", 0), ("00:01:05", 65), ("1-02:03:04", 93784), ("05:06", 306), ("2-03", 183600),
+    ("01:00:00.123", 3600), ("UNLIMITED", None), ("", None), ("INVALID", None),
+])
+def test_elapsed(text: str, expected: int | None) -> None:
+    assert slurm.parse_elapsed(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [("0:0", (0, 0)), ("3:0", (3, 0)), ("0:15", (0, 15)), ("", (None, None))])
+def test_exit_code(text: str, expected: tuple[int | None, int | None]) -> None:
+    assert slurm.parse_exit_code(text) == expected
+
+
+def test_task_ranges() -> None:
+    assert slurm.expand_task_range("2-5%2") == [2, 3, 4, 5]
+    assert slurm.expand_task_range("1,3,7-8") == [1, 3, 7, 8]
+    assert slurm.expand_task_range("0-6:3") == [0, 3, 6]
+
+
+def test_config_max_array_size() -> None:
+    text = "Configuration data as of 2026-11-28T14:36:46\nMaxArraySize            = 5\n" \
+           "AccountingStorageType   = accounting_storage/none\nSLURM_VERSION           = 22.05.8\n"
+    config = slurm.parse_config(text)
+    assert config["MaxArraySize"] == "5" and config["SLURM_VERSION"] == "22.05.8"
+
+
+def test_select_matches_array_parent_and_single_tasks() -> None:
+    states = slurm.parse_sacct(SACCT)
+    assert sorted(slurm.select(states, ["7"])) == ["7_0", "7_1", "7_2", "7_3", "7_4", "7_5"]
+    assert list(slurm.select(states, ["7_3", "8"])) == ["8", "7_3"]
+
+
+class FakeClients:
+    """Stands in for the subprocess layer (not for Slurm's binaries): canned stdout/stderr per command."""
+
+    def __init__(self, sacct: tuple[int, str, str], scontrol: str = "") -> None:
+        self.sacct, self.scontrol, self.calls = sacct, scontrol, []  # type: ignore[var-annotated]
+
+    def __call__(self, argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(argv))
+        if argv[0] == "sacct":
+            rc, out, err = self.sacct
+            return subprocess.CompletedProcess(list(argv), rc, out, err)
+        return subprocess.CompletedProcess(list(argv), 0, self.scontrol, "")
+
+
+def test_job_states_uses_one_sacct_call_for_all_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((0, SACCT, ""))
+    monkeypatch.setattr(slurm, "_run", fake)
+    states = slurm.job_states(["7", 8, "9"])
+    assert len(fake.calls) == 1 and fake.calls[0][0] == "sacct" and "7,8,9" in fake.calls[0]
+    assert states["7_1"].exit_code == 3 and states["8"].state == "RUNNING" and len(states) == 8
+
+
+def test_job_states_falls_back_when_accounting_is_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((1, "", "Slurm accounting storage is disabled\n"), SCONTROL)
+    monkeypatch.setattr(slurm, "_run", fake)
+    states = slurm.job_states(["3", "8"])
+    assert [c[0] for c in fake.calls] == ["sacct", "scontrol"]
+    assert states["3"].state == "FAILED" and states["3"].exit_code == 1 and states["3"].source == "scontrol"
+    assert set(states) == {"3", "8"}
+
+
+def test_job_states_asks_scontrol_for_jobs_accounting_does_not_know_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((0, "8|8|RUNNING|0:0|00:00:01|n1\n", ""), SCONTROL)
+    monkeypatch.setattr(slurm, "_run", fake)
+    states = slurm.job_states(["8", "3"])
+    assert states["8"].source == "sacct" and states["3"].source == "scontrol"
+    assert fake.calls[1] == ["scontrol", "-o", "show", "job"]
+
+
+def test_job_states_of_nothing_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((0, "", ""))
+    monkeypatch.setattr(slurm, "_run", fake)
+    assert slurm.job_states([]) == {} and fake.calls == []
