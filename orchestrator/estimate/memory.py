@@ -132,6 +132,12 @@ def _breakdown(s: Setup, rank: int) -> dict[str, float]:
     return {k: v / GB for k, v in out.items() if v}
 
 
+def peaks(s: Setup) -> tuple[float, float]:
+    """(allocator peak, device total) in GB of the worst rank, without the breakdown (the planner's fast path)."""
+    allocated = max(rank_peak(s, r) for r in range(s.pp)) / GB
+    return allocated, allocated + sum(outside_allocator(s).values())
+
+
 def estimate_memory(s: Setup) -> MemoryEstimate:
     """Peak memory of every pipeline rank; the breakdown of the worst one."""
     peaks = tuple(rank_peak(s, r) / GB for r in range(s.pp))
