@@ -4,8 +4,9 @@ imports only the spec-level modules (config, layout, flops)."""
 
 from __future__ import annotations
 
-from ..config import Experiment
+from ..spec.config import Experiment
 from . import gpus
+from . import report
 from .report import Estimate, estimate
 from .setup import Setup, from_experiment
 
@@ -26,4 +27,4 @@ def estimate_experiment(exp: Experiment) -> Estimate:
     return estimate(from_experiment(exp), gpu_of(exp))
 
 
-__all__ = ["Estimate", "NoGpu", "Setup", "estimate", "estimate_experiment", "from_experiment", "gpu_of", "gpus"]
+__all__ = ["Estimate", "NoGpu", "Setup", "estimate", "estimate_experiment", "from_experiment", "gpu_of", "gpus", "report"]

@@ -10,8 +10,6 @@ Megatron's cross-entropy is kept in fp32 per output head (main + each MTP head).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .setup import Setup
 
 BF16 = 2
@@ -104,9 +102,10 @@ def layer_transient(s: Setup, moe: bool) -> float:
     return max(attn, t * s.topk / s.tp * s.etp * s.hidden * BF16 * 2) if moe else attn
 
 
-@lru_cache(maxsize=4096)
 def layer_totals(s: Setup) -> tuple[float, float, float, float]:
-    """(dense layer, MoE layer, MTP extra, loss stage) bytes of one micro-batch; memoized for the planner."""
-    attn = sum(attention_terms(s).values())
-    return (attn + sum(dense_mlp_terms(s).values()), attn + sum(moe_terms(s).values()),
-            sum(mtp_extra_terms(s).values()), sum(loss_terms(s).values()))
+    """(dense layer, MoE layer, MTP extra, loss stage) bytes of one micro-batch; memoized per Setup."""
+    if "totals" not in s.memo:
+        attn = sum(attention_terms(s).values())
+        s.memo["totals"] = (attn + sum(dense_mlp_terms(s).values()), attn + sum(moe_terms(s).values()),
+                            sum(mtp_extra_terms(s).values()), sum(loss_terms(s).values()))
+    return s.memo["totals"]  # type: ignore[no-any-return]

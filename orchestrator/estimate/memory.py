@@ -8,6 +8,7 @@ CUDA context, NCCL's and the dispatcher's buffers, which the GPU must also hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import activations as act
 from .params import RankParams, rank_params
@@ -65,17 +66,20 @@ def inflight(s: Setup, rank: int) -> tuple[int, ...]:
     """Micro-batches whose activations are held per virtual stage at the rank's peak: 1F1B holds PP - rank;
     interleaved 1F1B holds its warm-up + 1 forward units in schedule order (groups of PP micro-batches per chunk);
     EP A2A overlap runs one more forward before the first backward."""
-    total = s.microbatches * s.vpp
-    extra = 1 if (s.a2a_overlap and s.pp > 1) else 0
-    if s.pp == 1:
+    return _inflight(s.pp, s.vpp, s.microbatches, rank, 1 if (s.a2a_overlap and s.pp > 1) else 0)
+
+
+@lru_cache(maxsize=65536)
+def _inflight(pp: int, vpp: int, microbatches: int, rank: int, extra: int) -> tuple[int, ...]:
+    if pp == 1:
         return (1,)
-    if s.vpp == 1:
-        return (min(s.pp - rank + extra, s.microbatches),)
-    warmup = (s.pp - rank - 1) * 2 + (s.vpp - 1) * s.pp
-    units = min(warmup + 1 + extra, total)
-    counts = [0] * s.vpp
+    if vpp == 1:
+        return (min(pp - rank + extra, microbatches),)
+    warmup = (pp - rank - 1) * 2 + (vpp - 1) * pp
+    units = min(warmup + 1 + extra, microbatches * vpp)
+    counts = [0] * vpp
     for k in range(units):
-        counts[(k // s.pp) % s.vpp] += 1
+        counts[(k // pp) % vpp] += 1
     return tuple(counts)
 
 

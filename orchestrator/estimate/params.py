@@ -70,6 +70,10 @@ def stage_params(s: Setup, st: Stage) -> RankParams:
 
 
 def rank_params(s: Setup, rank: int) -> RankParams:
-    """Parameters of one pipeline rank (all its virtual stages)."""
-    parts = [stage_params(s, st) for st in s.rank_stages(rank)]
-    return RankParams(sum(p.dense for p in parts), sum(p.expert for p in parts), sum(p.embedding for p in parts))
+    """Parameters of one pipeline rank (all its virtual stages); memoized per Setup."""
+    key = ("rank_params", rank)
+    if key not in s.memo:
+        parts = [stage_params(s, st) for st in s.rank_stages(rank)]
+        s.memo[key] = RankParams(sum(p.dense for p in parts), sum(p.expert for p in parts),
+                                 sum(p.embedding for p in parts))
+    return s.memo[key]  # type: ignore[no-any-return]

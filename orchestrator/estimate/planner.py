@@ -64,6 +64,10 @@ def _recompute_order(name: str) -> int:
     return order.index(name) if name in order else len(order)
 
 
+_SHARED = ("rank_params", "rank_stages")
+"""Memo entries that depend only on TP, PP, VPP, the stages, EP and ETP."""
+
+
 def divisors(n: int, limit: int | None = None) -> list[int]:
     """Divisors of n up to limit."""
     return [d for d in range(1, (limit or n) + 1) if n % d == 0]
@@ -115,6 +119,7 @@ def candidates(base: Setup, gpus_per_node: int, max_pp: int = 16, mbs_choices: t
 
 def _inner(base: Setup, tp: int, pp: int, vpp: int, text: str | None, stages: tuple[Stage, ...],
            mbs_choices: tuple[int, ...], cp_choices: tuple[int, ...]) -> Iterator[tuple[str | None, Setup]]:
+    shared: dict[tuple[int, int], dict[object, object]] = {}  # per (ETP, EP): what does not vary with CP/MBS/recompute
     for cp, mbs, etp in itertools.product(cp_choices, mbs_choices, sorted({1, tp})):
         for ep in divisors(base.experts, base.world // (pp * etp)):
             overlap = base.a2a_overlap and ep > 1 and (pp == 1 or vpp > 1)
@@ -122,7 +127,9 @@ def _inner(base: Setup, tp: int, pp: int, vpp: int, text: str | None, stages: tu
                 s = with_changes(base, tp=tp, pp=pp, vpp=vpp, cp=cp, ep=ep, etp=etp, mbs=mbs, sp=tp > 1,
                                  stages=stages, recompute=frozenset(rec), a2a_overlap=overlap)
                 if _structural_ok(s, base.experts, base.heads, base.gbs):
+                    s.memo.update(shared.setdefault((etp, ep), {}))
                     yield text, s
+                    shared[(etp, ep)] = {k: v for k, v in s.memo.items() if isinstance(k, tuple) and k[0] in _SHARED}
 
 
 @dataclass(frozen=True)
@@ -153,16 +160,19 @@ def plan(base: Setup, gpu: GpuSpec, margin: float = 0.05, eff: Efficiency = FITT
     return PlanResult(kept, evaluated, over)
 
 
+def _recompute_fix(s: Setup, modules: set[str]) -> tuple[str, Setup]:
+    rec = sorted(modules, key=_recompute_order)
+    added = ", ".join(m for m in rec if m not in s.recompute)
+    return (f"recompute {added} (--set switches.fine_grained_recompute=true "
+            f"--set switches.recompute_modules=[{','.join(rec)}])", with_changes(s, recompute=frozenset(rec)))
+
+
 def fixes(s: Setup) -> list[tuple[str, Setup]]:
-    """Ways to lower memory, cheapest in throughput first: more recompute, smaller MBS, more PP, more EP."""
-    out: list[tuple[str, Setup]] = []
-    have = set(s.recompute)
-    for module in ("moe_act", "layernorm", "mla_up_proj", "mlp", "shared_experts", "core_attn"):
-        if module not in have:
-            rec = sorted(have | {module}, key=_recompute_order)
-            out.append((f"recompute {module} (--set switches.fine_grained_recompute=true "
-                        f"--set switches.recompute_modules=[{','.join(rec)}])", with_changes(s, recompute=frozenset(rec))))
-            have = set(rec)
+    """Ways to lower memory: one more recompute module, then several, a smaller MBS, more PP, more EP."""
+    order = ("moe_act", "layernorm", "mla_up_proj", "mlp", "shared_experts", "core_attn")
+    missing = [m for m in order if m not in s.recompute and not (m == "layernorm" and not s.fp8)]
+    out = [_recompute_fix(s, set(s.recompute) | {m}) for m in missing]
+    out += [_recompute_fix(s, set(s.recompute) | set(missing[:n])) for n in range(2, len(missing) + 1)]
     if s.mbs > 1:
         out.append((f"a smaller micro-batch (--set training.micro_batch_size={s.mbs // 2})",
                     with_changes(s, mbs=s.mbs // 2)))

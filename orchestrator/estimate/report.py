@@ -8,7 +8,7 @@ from typing import Any
 
 from .calibration import FITTED, Efficiency
 from .gpus import GpuSpec
-from .memory import MemoryEstimate, estimate_memory
+from .memory import MemoryEstimate, estimate_memory, peaks
 from .setup import Setup
 from .throughput import StepEstimate, estimate_step
 
@@ -85,10 +85,12 @@ def largest_component(breakdown: dict[str, float]) -> tuple[str, float]:
 
 
 def cheapest_fix(setup: Setup, gpu: GpuSpec) -> str:
-    """The first change, cheapest in throughput first, that brings the device total within the GPU's memory."""
+    """Of the planner's memory fixes that bring the device total within the GPU's memory, the one predicted to
+    keep the most throughput."""
     from .planner import fixes  # the planner's variations; imported here to keep the modules acyclic
 
-    for text, variant in fixes(setup):
-        if estimate_memory(variant).device_gb <= gpu.memory_gb:
-            return text
-    return "more GPUs per model copy (larger PP or EP), or a GPU with more memory"
+    fitting = [(text, variant) for text, variant in fixes(setup) if peaks(variant)[1] <= gpu.memory_gb]
+    if not fitting:
+        return "more GPUs per model copy (larger PP or EP), or a GPU with more memory"
+    text, _ = max(fitting, key=lambda f: estimate_step(f[1], gpu).tflops_per_gpu)
+    return text

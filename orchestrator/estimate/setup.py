@@ -8,11 +8,11 @@ the first stage, MTP layers and the loss on the last).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
-from .. import layout as layout_mod
-from ..config import Experiment
+from ..spec import layout as layout_mod
+from ..spec.config import Experiment
 
 RECOMPUTE_MODULES = ("mla_up_proj", "mlp", "moe_act", "layernorm", "core_attn", "moe", "shared_experts")
 
@@ -121,6 +121,13 @@ class Setup:
     """TE CUDA graphs of attention."""
     stages: tuple[Stage, ...]
     """Every virtual stage in pipeline order (PP x VPP of them); stage s runs on rank s % PP."""
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
+    """Per-instance results of the estimator's pure functions (a fresh one for every ``replace``)."""
+
+    def __hash__(self) -> int:
+        if "hash" not in self.memo:
+            self.memo["hash"] = hash(tuple(getattr(self, f) for f in _FIELDS))
+        return self.memo["hash"]  # type: ignore[no-any-return]
 
     @property
     def dp(self) -> int:
@@ -139,7 +146,13 @@ class Setup:
 
     def rank_stages(self, rank: int) -> tuple[Stage, ...]:
         """The virtual stages of one pipeline rank, chunk 0 first."""
-        return tuple(self.stages[v * self.pp + rank] for v in range(self.vpp))
+        key = ("rank_stages", rank)
+        if key not in self.memo:
+            self.memo[key] = tuple(self.stages[v * self.pp + rank] for v in range(self.vpp))
+        return self.memo[key]  # type: ignore[no-any-return]
+
+
+_FIELDS = tuple(name for name in Setup.__dataclass_fields__ if name != "memo")
 
 
 def even_stages(layers: int, first_dense: int, mtp: int, count: int) -> tuple[Stage, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import flops
+from ..observe import flops
 from . import activations as act
 from .calibration import FITTED, Efficiency
 from .gpus import GpuSpec
@@ -35,8 +35,8 @@ class StepEstimate:
     tokens_per_s_per_gpu: float
     """GBS x seq / step time / GPUs."""
     parts: dict[str, float]
-    """Seconds per step by cause: gemm, attention, elementwise, recompute, tp_comm, ep_a2a, pp_bubble, dp_comm,
-    optimizer."""
+    """Seconds per step by cause: gemm, attention, elementwise, recompute, tp_comm (TP/SP collectives and the
+    exposed part of CP's ring), ep_a2a, pp_bubble, dp_comm, optimizer."""
 
 
 def model_shape(s: Setup) -> flops.ModelShape:
@@ -90,6 +90,16 @@ def _tp_comm(s: Setup, gpu: GpuSpec, eff: Efficiency, tokens: float) -> float:
     return 8 * tokens * s.hidden * 2 * (s.tp - 1) / s.tp / (gpu.nvlink_gb_s * 1e9 * eff.link)
 
 
+def _cp_comm(s: Setup, gpu: GpuSpec, eff: Efficiency, tokens: float) -> float:
+    """Ring attention: K and V of this rank's tokens pass CP - 1 peers forward; K, V and their gradients backward.
+    Hidden behind the attention compute as far as it lasts (the caller subtracts it)."""
+    if s.cp == 1:
+        return 0.0
+    kv = tokens * s.heads / s.tp * (s.qk_dim + s.rope_dim + s.v_dim) * 2
+    link = gpu.nvlink_gb_s if s.tp * s.cp <= gpu.nvlink_domain else gpu.network_gb_s
+    return 3 * kv * (s.cp - 1) / (link * 1e9 * eff.link)
+
+
 def _a2a(s: Setup, gpu: GpuSpec, eff: Efficiency, tokens: float) -> float:
     """Dispatch + combine, forward and backward, of one MoE layer for one micro-batch on one GPU."""
     if s.ep * s.etp == 1:
@@ -116,11 +126,12 @@ def layer_costs(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> _Costs:
     mlp = 3 * s.hidden * (s.topk * s.expert_ffn + s.shared_ffn) if moe else 3 * s.hidden * s.ffn
     gemm = _FB * per_gpu * (attn_lin + mlp) / lin + (_FB * per_gpu * s.hidden * s.experts / bf if moe else 0.0)
     qk = s.qk_dim + s.rope_dim
-    core = _FB * (s.heads * qk / 2 + s.heads * s.v_dim / 2) * s.seq * s.seq * s.mbs / (s.tp * s.cp) / s.cp
+    core = _FB * (s.heads * qk / 2 + s.heads * s.v_dim / 2) * s.seq * s.seq * s.mbs / (s.tp * s.cp)
     dense_b, moe_b, _, _ = act.layer_totals(s)
     elementwise = eff.memory_bound * (moe_b if moe else dense_b) / (gpu.hbm_tb_s * 1e12)
-    return _Costs(gemm, core / bf, elementwise, _recompute(s, per_gpu, lin, core / bf, moe),
-                  _tp_comm(s, gpu, eff, tokens), _a2a(s, gpu, eff, tokens) if moe else 0.0)
+    comm = _tp_comm(s, gpu, eff, tokens) + max(0.0, _cp_comm(s, gpu, eff, tokens) - core / bf)
+    return _Costs(gemm, core / bf, elementwise, _recompute(s, per_gpu, lin, core / bf, moe), comm,
+                  _a2a(s, gpu, eff, tokens) if moe else 0.0)
 
 
 def _recompute(s: Setup, per_gpu: float, lin: float, attn_s: float, moe: bool) -> float:
@@ -147,24 +158,33 @@ def _loss_cost(s: Setup, gpu: GpuSpec, eff: Efficiency) -> float:
     return logits + eff.memory_bound * act.layer_totals(s)[3] / (gpu.hbm_tb_s * 1e12)
 
 
+CAUSES = ("gemm", "attention", "elementwise", "recompute", "tp_comm", "ep_a2a")
+"""The per-micro-batch causes of ``stage_time``, in order."""
+
+
+def _kind_vector(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> tuple[float, ...]:
+    """``CAUSES`` seconds of one micro-batch through one layer of a kind; memoized per Setup."""
+    key = ("kind", gpu.name, eff, moe)
+    if key not in s.memo:
+        c = layer_costs(s, gpu, eff, moe)
+        compute = c.gemm + c.attention + c.elementwise + c.recompute
+        s.memo[key] = (c.gemm, c.attention, c.elementwise, c.recompute, c.tp_comm,
+                       c.exposed_a2a(eff, s.a2a_overlap, compute))
+    return s.memo[key]  # type: ignore[no-any-return]
+
+
 def stage_time(s: Setup, gpu: GpuSpec, eff: Efficiency, st: Stage) -> dict[str, float]:
     """Seconds of one micro-batch through one virtual stage, by cause."""
     mtp_moe = s.layers > s.first_dense
-    out = dict.fromkeys(("gemm", "attention", "elementwise", "recompute", "tp_comm", "ep_a2a"), 0.0)
+    out = [0.0] * len(CAUSES)
     for count, moe in ((st.dense + (0 if mtp_moe else st.mtp), False), (st.moe + (st.mtp if mtp_moe else 0), True)):
-        if not count:
-            continue
-        c = layer_costs(s, gpu, eff, moe)
-        compute = c.gemm + c.attention + c.elementwise + c.recompute
-        for key, value in (("gemm", c.gemm), ("attention", c.attention), ("elementwise", c.elementwise),
-                           ("recompute", c.recompute), ("tp_comm", c.tp_comm),
-                           ("ep_a2a", c.exposed_a2a(eff, s.a2a_overlap, compute))):
-            out[key] += count * value
+        if count:
+            out = [o + count * v for o, v in zip(out, _kind_vector(s, gpu, eff, moe))]
     if st.loss:
-        out["gemm"] += _loss_cost(s, gpu, eff)
+        out[0] += _loss_cost(s, gpu, eff)
     if st.mtp:
-        out["gemm"] += st.mtp * _FB * s.mbs * s.seq / s.cp / s.tp * 2 * s.hidden * s.hidden / _rates(s, gpu, eff)[0]
-    return out
+        out[0] += st.mtp * _FB * s.mbs * s.seq / s.cp / s.tp * 2 * s.hidden * s.hidden / _rates(s, gpu, eff)[0]
+    return dict(zip(CAUSES, out))
 
 
 def _dp_comm(s: Setup, gpu: GpuSpec, eff: Efficiency, rank: int) -> float:
