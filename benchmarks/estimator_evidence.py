@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator import logparse  # noqa: E402
-from orchestrator.config import load_experiment  # noqa: E402
+from orchestrator.observe import logparse  # noqa: E402
+from orchestrator.spec.config import load_experiment  # noqa: E402
 from orchestrator.estimate import calibration, gpus, published  # noqa: E402
 from orchestrator.estimate.calibration import Efficiency  # noqa: E402
 from orchestrator.estimate.memory import estimate_memory  # noqa: E402

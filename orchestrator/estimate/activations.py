@@ -10,6 +10,8 @@ Megatron's cross-entropy is kept in fp32 per output head (main + each MTP head).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .setup import Setup
 
 BF16 = 2
@@ -109,3 +111,17 @@ def layer_totals(s: Setup) -> tuple[float, float, float, float]:
         s.memo["totals"] = (attn + sum(dense_mlp_terms(s).values()), attn + sum(moe_terms(s).values()),
                             sum(mtp_extra_terms(s).values()), sum(loss_terms(s).values()))
     return s.memo["totals"]  # type: ignore[no-any-return]
+
+
+_NO_RECOMPUTE: dict[tuple[object, ...], tuple[float, float, float, float]] = {}
+
+
+def totals_without_recompute(s: Setup) -> tuple[float, float, float, float]:
+    """``layer_totals`` as if nothing were recomputed: the bytes the forward's element-wise kernels produce."""
+    if not s.recompute:
+        return layer_totals(s)
+    key = (s.hidden, s.ffn, s.heads, s.q_lora, s.kv_lora, s.qk_dim, s.rope_dim, s.v_dim, s.experts, s.topk,
+           s.expert_ffn, s.shared_ffn, s.vocab, s.seq, s.mtp, s.tp, s.cp, s.etp, s.sp, s.mbs, s.fp8, s.ce_fusion)
+    if key not in _NO_RECOMPUTE:
+        _NO_RECOMPUTE[key] = layer_totals(replace(s, recompute=frozenset()))
+    return _NO_RECOMPUTE[key]

@@ -29,5 +29,5 @@ class Efficiency:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-FITTED = Efficiency(gemm_bf16=0.5166, gemm_fp8=0.2888, memory_bound=7.583, link=0.405, a2a_hidden=0.6492)
+FITTED = Efficiency(gemm_bf16=0.502, gemm_fp8=0.2873, memory_bound=5.889, link=0.441, a2a_hidden=0.5465)
 """The constants in use (written by the fit; see benchmarks/results/estimator/README.md)."""

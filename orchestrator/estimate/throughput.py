@@ -127,10 +127,12 @@ def layer_costs(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> _Costs:
     gemm = _FB * per_gpu * (attn_lin + mlp) / lin + (_FB * per_gpu * s.hidden * s.experts / bf if moe else 0.0)
     qk = s.qk_dim + s.rope_dim
     core = _FB * (s.heads * qk / 2 + s.heads * s.v_dim / 2) * s.seq * s.seq * s.mbs / (s.tp * s.cp)
-    dense_b, moe_b, _, _ = act.layer_totals(s)
-    elementwise = eff.memory_bound * (moe_b if moe else dense_b) / (gpu.hbm_tb_s * 1e12)
+    full = act.totals_without_recompute(s)[1 if moe else 0]
+    kept = act.layer_totals(s)[1 if moe else 0]
+    elementwise = eff.memory_bound * full / (gpu.hbm_tb_s * 1e12)
+    redone = eff.memory_bound * (full - kept) / 3 / (gpu.hbm_tb_s * 1e12)  # the forward share, once more
     comm = _tp_comm(s, gpu, eff, tokens) + max(0.0, _cp_comm(s, gpu, eff, tokens) - core / bf)
-    return _Costs(gemm, core / bf, elementwise, _recompute(s, per_gpu, lin, core / bf, moe), comm,
+    return _Costs(gemm, core / bf, elementwise, _recompute(s, per_gpu, lin, core / bf, moe) + redone, comm,
                   _a2a(s, gpu, eff, tokens) if moe else 0.0)
 
 
