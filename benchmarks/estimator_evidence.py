@@ -119,6 +119,19 @@ def run_table(runs: list[Run], eff: Efficiency) -> list[str]:
     return lines
 
 
+def summary(runs: list[Run], eff: Efficiency) -> list[str]:
+    """Largest and mean absolute error per set."""
+    out = ["| set | runs | memory: max / mean abs error | TFLOP/s: max / mean abs error |", "| --- | --- | --- | --- |"]
+    for name, group in (("fit", [r for r in runs if r.fit]), ("test", [r for r in runs if not r.fit])):
+        if not group:
+            continue
+        mem = [abs(estimate_memory(r.setup).peak_allocated_gb / r.memory_gb - 1) for r in group if r.memory_gb]
+        tf = [abs(estimate_step(r.setup, gpus.get(r.gpu), eff).tflops_per_gpu / r.tflops - 1) for r in group]
+        out.append(f"| {name} | {len(group)} | {100 * max(mem):.1f} % / {100 * sum(mem) / len(mem):.1f} % | "
+                   f"{100 * max(tf):.1f} % / {100 * sum(tf) / len(tf):.1f} % |")
+    return out
+
+
 def published_setup(row: published.PublishedRow) -> Setup:
     profile = {"h100": "h100-eos", "gb200": "gb200-nvl72", "b200": "h100"}[row.gpu]
     exp = load_experiment(profile, "deepseek-v3", [f"nodes={row.gpus // (4 if row.gpu == 'gb200' else 8)}",
@@ -162,7 +175,7 @@ def main() -> int:
     if args.fit and args.write:
         write_constants(eff)
     out = [f"constants: {eff.as_dict()}", f"fit sets: {', '.join(calibration.FIT_SETS)}", "",
-           *run_table(runs, eff), "", *published_table(eff)]
+           *summary(runs, eff), "", *run_table(runs, eff), "", *published_table(eff)]
     print("\n".join(out))
     if args.markdown:
         args.markdown.write_text("\n".join(out) + "\n")

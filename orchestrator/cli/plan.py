@@ -78,7 +78,8 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
          recipes_dir: str | None, nodes: int | None, top: int, margin: float, as_json: bool,
          plot_path: Path | None) -> None:
     """Rank the parallel configurations of PROFILE + RECIPE that fit the GPU's memory, fastest first."""
-    exp = load(profile, recipe, overrides + ((f"nodes={nodes}",) if nodes else ()), profiles_dir, recipes_dir)
+    exp = load(profile, recipe, overrides + ((f"profile.nodes={nodes}", f"nodes={nodes}") if nodes else ()),
+               profiles_dir, recipes_dir)
     gpu = gpu_or_fail(exp)
     base = est.from_experiment(exp)
     start = time.perf_counter()
