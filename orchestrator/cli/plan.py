@@ -87,9 +87,9 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
     seconds = time.perf_counter() - start
     best = shown(exp, result.ranked, top)
     own = next((i for i, c in enumerate(result.ranked, 1) if _same(c, base)), None)
+    rows = [row(i, c) for i, c in enumerate(best, 1)]
     summary = {"gpu": gpu.name, "world": base.world, "evaluated": result.evaluated, "over_memory": result.over_memory,
-               "fitting": len(result.ranked), "seconds": round(seconds, 3),
-               "recipe_rank": own, "top": [row(i, c) for i, c in enumerate(best, 1)]}
+               "fitting": len(result.ranked), "seconds": round(seconds, 3), "recipe_rank": own, "top": rows}
     if plot_path:
         plot(best, plot_path)
     if as_json:
@@ -97,8 +97,8 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
         return
     click.echo(f"{result.evaluated} configurations for {base.world} x {gpu.name} evaluated in {seconds:.2f} s; "
                f"{result.over_memory} over {(1 - margin) * gpu.memory_gb:.1f} GB, {len(result.ranked)} fit")
-    for item in summary["top"]:  # type: ignore[union-attr]
-        click.echo(f"#{item['rank']}  {item['tflops_per_gpu']:7.1f} TFLOP/s/GPU  {item['tokens_per_s_per_gpu']:7.0f} "
-                   f"tokens/s/GPU  {item['peak_memory_gb']:6.1f} GB  --set " + " --set ".join(item["overrides"]))
+    for rank, c in enumerate(best, 1):
+        click.echo(f"#{rank}  {c.tflops_per_gpu:7.1f} TFLOP/s/GPU  {c.tokens_per_s_per_gpu:7.0f} tokens/s/GPU  "
+                   f"{c.peak_memory_gb:6.1f} GB  --set " + " --set ".join(c.overrides()))
     click.echo(f"the recipe's own configuration: {'rank #' + str(own) if own else 'not among those that fit'}"
                + (f" ({result.ranked[own - 1].tflops_per_gpu:.1f} TFLOP/s/GPU)" if own else ""))

@@ -234,7 +234,8 @@ def from_megatron_args(args: Mapping[str, object], padded_vocab: int | None = No
     layout = args.get("pipeline_model_parallel_layout")
     stages = (layout_stages(str(layout), first_dense) if isinstance(layout, str) and layout not in ("", "None")
               else even_stages(layers, first_dense, mtp, pp * vpp))
-    modules = args.get("recompute_modules") or []
+    modules = args.get("recompute_modules")
+    modules = [str(m) for m in modules] if isinstance(modules, (list, tuple)) else []
     kind = str(args.get("moe_token_dispatcher_type") or "alltoall")
     tp = num("tensor_model_parallel_size", 1)
     return Setup(

@@ -189,16 +189,23 @@ def stage_time(s: Setup, gpu: GpuSpec, eff: Efficiency, st: Stage) -> dict[str, 
     return dict(zip(CAUSES, out))
 
 
+def _group_bandwidth(s: Setup, gpu: GpuSpec, size: int, stride: int) -> float:
+    """Bytes/s of a ring over a data-parallel group whose members are ``stride`` ranks apart: NVLink while the
+    whole group shares a node, else the network."""
+    in_node = max(1, min(gpu.nvlink_domain, s.gpus_per_node) // stride)
+    return (gpu.nvlink_gb_s if size <= in_node else gpu.network_gb_s) * 1e9
+
+
 def _dp_comm(s: Setup, gpu: GpuSpec, eff: Efficiency, rank: int) -> float:
+    """Gradient reduce-scatter and parameter all-gather of the distributed optimizer (exposed unless overlapped)."""
     p = rank_params(s, rank)
-    dp, edp = s.dp * s.cp, s.edp
     grad = 2.0 if s.grad_reduce_bf16 else 4.0
     param = 1.0 if s.fp8_param_gather else 2.0
-    bytes_ = sum(n * (grad + param) * (g - 1) / g for n, g in ((p.dense, dp), (p.expert, edp)) if g > 1)
-    spans_nodes = s.world > s.gpus_per_node and s.tp * s.cp * s.pp < s.world // max(1, s.world // s.gpus_per_node)
-    bw = (gpu.network_gb_s if s.world > gpu.nvlink_domain else gpu.nvlink_gb_s) * 1e9 * eff.link
-    exposed = (0.1 if s.overlap_grad_reduce else 1.0)
-    return exposed * bytes_ / bw if (spans_nodes or True) else 0.0
+    seconds = 0.0
+    for count, size, stride in ((p.dense, s.dp * s.cp, s.tp), (p.expert, s.edp, s.ep * s.etp)):
+        if size > 1:
+            seconds += count * (grad + param) * (size - 1) / size / (_group_bandwidth(s, gpu, size, stride) * eff.link)
+    return seconds * (0.1 if s.overlap_grad_reduce else 1.0)
 
 
 def _optimizer(s: Setup, gpu: GpuSpec, rank: int) -> float:
