@@ -65,7 +65,11 @@ def load_runs(extra: list[Path]) -> list[Run]:
         gpu = gpu_of_dir(directory) or gpu_of_dir(log.name) or "h200"
         if not (summary.args and summary.completed and steady.median_tflops_per_gpu):
             continue
-        setup = from_megatron_args(summary.args, summary.padded_vocab_size)
+        try:
+            setup = from_megatron_args(summary.args, summary.padded_vocab_size)
+        except ValueError as err:
+            print(f"skipped {log}: {err}", file=sys.stderr)
+            continue
         peak = summary.peak_max_allocated_mb
         out.append(Run(log.stem, directory, gpu, setup, steady.median_tflops_per_gpu,
                        None if peak is None else peak * MIB / 1e9))

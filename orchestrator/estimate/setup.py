@@ -232,8 +232,11 @@ def from_megatron_args(args: Mapping[str, object], padded_vocab: int | None = No
     first_dense = _moe_freq_dense(args.get("moe_layer_freq"), layers)
     mtp, vpp = num("mtp_num_layers"), num("virtual_pipeline_model_parallel_size", 1) or 1
     layout = args.get("pipeline_model_parallel_layout")
-    stages = (layout_stages(str(layout), first_dense) if isinstance(layout, str) and layout not in ("", "None")
-              else even_stages(layers, first_dense, mtp, pp * vpp))
+    try:
+        stages = (layout_stages(str(layout), first_dense) if isinstance(layout, str) and layout not in ("", "None")
+                  else even_stages(layers, first_dense, mtp, pp * vpp))
+    except layout_mod.LayoutError as err:
+        raise ValueError(f"pipeline_model_parallel_layout {layout!r} in the argument dump: {err}") from err
     modules = args.get("recompute_modules")
     modules = [str(m) for m in modules] if isinstance(modules, (list, tuple)) else []
     kind = str(args.get("moe_token_dispatcher_type") or "alltoall")

@@ -219,6 +219,9 @@ def rule_memory(exp: Experiment) -> list[Problem]:
         est = estimate.estimate_experiment(exp)
     except estimate.gpus.UnknownGpu:
         return [Problem("profile.gpu", f"unknown GPU type {exp.profile.gpu!r}", f"use one of {', '.join(estimate.gpus.GPUS)}")]
+    except (ArithmeticError, ValueError) as err:  # a shape the estimator does not cover: say so, block nothing
+        return [Problem("memory", f"no estimate for this configuration ({err})", "check memory with a short run",
+                        "warning")]
     if est.fits:
         return []
     name, value = estimate.report.largest_component(est.memory.breakdown)

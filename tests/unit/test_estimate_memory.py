@@ -109,3 +109,20 @@ def test_breakdown_sums_to_the_peak() -> None:
     inside = sum(v for k, v in m.breakdown.items() if not k.startswith("outside_allocator"))
     assert inside == pytest.approx(m.peak_allocated_gb, rel=1e-9)
     assert m.device_gb > m.peak_allocated_gb
+
+
+def test_every_planner_candidate_has_a_consistent_estimate() -> None:
+    """Over every configuration the planner enumerates for the 14-layer proxy on one 8-GPU node: the breakdown sums
+    to the peak, each recompute set never raises the peak above the same configuration without recompute."""
+    from orchestrator.estimate.planner import candidates
+
+    base = from_experiment(load_experiment("h200", "dsv3-proxy-14l", ["profile.nodes=1"]))
+    seen = 0
+    for _text, s in candidates(base, base.gpus_per_node):
+        m = estimate_memory(s)
+        inside = sum(v for k, v in m.breakdown.items() if not k.startswith("outside_allocator"))
+        assert inside == pytest.approx(m.peak_allocated_gb, rel=1e-9) and m.peak_allocated_gb > 0
+        if s.recompute:
+            assert m.peak_allocated_gb <= estimate_memory(replace(s, recompute=frozenset())).peak_allocated_gb + 1e-9
+        seen += 1
+    assert seen > 100
