@@ -36,6 +36,7 @@ def text_report(e: est.Estimate) -> str:
               sorted(est.report.grouped(m.breakdown).items(), key=lambda kv: -kv[1])]
     lines.append("time by cause (s per step): " + ", ".join(f"{k} {v:.3f}" for k, v in s.parts.items() if v))
     lines.append("per-rank peaks (GB): " + " ".join(f"{v:.1f}" for v in m.per_rank_gb))
+    lines += ["assumptions:"] + [f"  - {a}" for a in est.report.ASSUMPTIONS]
     return "\n".join(lines)
 
 
