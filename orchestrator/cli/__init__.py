@@ -6,6 +6,8 @@ import click
 
 from .. import __version__
 from .cancel import cancel
+from .estimate import estimate
+from .plan import plan
 from .logs import logs
 from .preflight import preflight
 from .profiles import profiles, recipes
@@ -23,5 +25,6 @@ def main() -> None:
     """Launch DeepSeek-V3 pre-training with Megatron-Core on Slurm, and prove the speed you got."""
 
 
-for command in (profiles, recipes, validate, render, submit, preflight, status_cmd, logs, cancel, report, runsh):
+for command in (profiles, recipes, validate, estimate, plan, render, submit, preflight, status_cmd, logs, cancel, report,
+                runsh):
     main.add_command(command)

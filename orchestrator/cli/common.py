@@ -12,6 +12,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from .. import estimate
 from ..observe import preflight_reports, status
 from ..spec.config import Experiment, load_experiment
 from ..spec.schema import ConfigError
@@ -160,3 +161,13 @@ def check_preflight(sub: launch.Submission, expected: int) -> None:
                    f"{', '.join(r.state for r in rows)}; see {sub.run_dir}/logs", err=True)
         raise SystemExit(EXIT_FAILED)
     click.echo(f"preflight ok: {len(found)} ranks")
+
+
+def gpu_or_fail(exp: Experiment) -> estimate.gpus.GpuSpec:
+    """The profile's GPU, or one line naming the fix and exit 2."""
+    try:
+        return estimate.gpu_of(exp)
+    except estimate.NoGpu as err:
+        fail(f"profile.gpu: {err} (fix: --set profile.gpu=h200; known: {', '.join(estimate.gpus.GPUS)})")
+    except estimate.gpus.UnknownGpu as err:
+        fail(f"profile.gpu: {err.args[0]} (fix: --set profile.gpu=<one of them>)")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..spec.sweep import load_sweep
+from ..spec.sweep import expand, load_sweep
 from ..submit import launch, plan, plan_records
+from ..submit.rules import rule_memory
+from ..submit.rules import strict_memory as memory_as_error
 from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
-    submission_errors
+    report_problems, submission_errors
 
 
 def print_dry_run(dry: plan_records.DryRun) -> None:
@@ -44,6 +46,14 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"
 
 
+def memory_guard(request: plan.Request, strict: bool) -> None:
+    """The estimator's memory warning for each run of the request; with ``strict`` an error (exit 2)."""
+    exps = [exp for _v, exp in expand(request.exp, request.sweep)] if request.sweep else [request.exp]
+    found = [p for exp in exps for p in rule_memory(exp)]
+    if found:
+        report_problems(memory_as_error(found) if strict else found)
+
+
 @click.command("submit")
 @click.option("--profile", "-p", default=None, help="cluster profile name or YAML path")
 @click.option("--recipe", "-r", default=None, help="recipe name or YAML path (default: the sweep's, else the profile's default_recipe)")
@@ -63,16 +73,18 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
 @click.option("--dry-run", is_flag=True,
               help="run every check, then print every file it would write and every job it would submit; "
                    "create, write and submit nothing")
+@click.option("--strict-memory", is_flag=True, help="refuse when the predicted peak exceeds the GPU's memory")
 @handle_config_errors
 def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
-           from_run: Path | None, follow: bool, dry_run: bool) -> None:
+           from_run: Path | None, follow: bool, dry_run: bool, strict_memory: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
     if dry_run and follow:
         fail("--follow: a dry run submits nothing to follow (fix: drop --follow or --dry-run)")
     with submission_errors():
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
+        memory_guard(request, strict_memory)
         if dry_run:
             print_dry_run(plan_records.dry_run(request))
             return

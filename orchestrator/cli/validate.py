@@ -6,18 +6,21 @@ import click
 
 from ..submit.checks import all_problems
 from ..spec.megatron_args import build
+from ..submit.rules import strict_memory as memory_as_error
 from .common import experiment_options, handle_config_errors, load, report_problems
 
 
 @click.command("validate")
 @experiment_options
 @click.option("--no-megatron", is_flag=True, help="skip Megatron's own argument parser even where installed")
+@click.option("--strict-memory", is_flag=True, help="a predicted peak over the GPU's memory is an error, not a warning")
 @handle_config_errors
 def validate(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
-             recipes_dir: str | None, no_megatron: bool) -> None:
+             recipes_dir: str | None, no_megatron: bool, strict_memory: bool) -> None:
     """Check PROFILE + RECIPE (+ overrides) against every rule, and Megatron's parser where importable."""
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
-    report_problems(all_problems(exp, with_megatron=not no_megatron))
+    problems = all_problems(exp, with_megatron=not no_megatron)
+    report_problems(memory_as_error(problems) if strict_memory else problems)
     for warning in build(exp, "/tmp/check").warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"ok: {exp.profile.name} + {exp.recipe.name}: {exp.nodes} nodes x {exp.profile.gpus_per_node} GPUs, "

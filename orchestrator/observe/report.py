@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import diagnose, flops, logparse, tables
+from ..spec import flops
+from . import diagnose, logparse, tables
 
 LOG_SUFFIXES = (".log", ".out")
 """Files directly in a run directory that are logs; everything under ``logs/`` is a log too."""

@@ -44,6 +44,8 @@ class ClusterProfile:
     reservation: str | None = doc(None, "Slurm reservation (#SBATCH --reservation)")
     nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)")
     gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU")
+    gpu: str | None = doc(None, "GPU type for `estimate`/`plan` and the memory guard rail: h100, h200, b200, gb200, "
+                          "a100 (empty = unknown: no memory check)")
     gpu_request: Literal["gpus-per-node", "gres", "none"] = doc(
         "gpus-per-node", "how GPUs are requested: --gpus-per-node=N, --gres=gpu:N, or not at all")
     cpus_per_task: int | None = doc(None, "CPUs per rank (#SBATCH --cpus-per-task)")

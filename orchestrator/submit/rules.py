@@ -7,7 +7,7 @@ submitted with a typo that Megatron would reject an hour into the queue.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..spec import layout as layout_mod
 from ..spec.config import Experiment
@@ -256,9 +256,39 @@ RULES: tuple[Rule, ...] = (rule_resources, rule_model_parallel, rule_experts, ru
                            rule_switches, rule_container, rule_warnings)
 
 
+def rule_memory(exp: Experiment) -> list[Problem]:
+    """The estimator's guard rail: a warning when the predicted per-GPU peak exceeds the profile GPU's memory,
+    naming the largest component and the cheapest fix (``strict_memory`` makes it an error)."""
+    from .. import estimate  # the estimator imports only spec-level modules; loaded when a rule needs it
+
+    if not exp.profile.gpu:
+        return []
+    try:
+        est = estimate.estimate_experiment(exp)
+    except estimate.gpus.UnknownGpu:
+        return [Problem("profile.gpu", f"unknown GPU type {exp.profile.gpu!r}", f"use one of {', '.join(estimate.gpus.GPUS)}")]
+    except (ArithmeticError, ValueError) as err:  # a shape the estimator does not cover: say so, block nothing
+        return [Problem("memory", f"no estimate for this configuration ({err})", "check memory with a short run",
+                        "warning")]
+    if est.fits:
+        return []
+    name, value = estimate.report.largest_component(est.memory.breakdown)
+    return [Problem("memory", f"predicted peak {est.memory.device_gb:.1f} GB per GPU (allocator "
+                    f"{est.memory.peak_allocated_gb:.1f} GB, pipeline rank {est.memory.worst_rank}) exceeds the "
+                    f"{est.gpu.name}'s {est.gpu.memory_gb:.1f} GB; largest component {name} {value:.1f} GB",
+                    estimate.report.cheapest_fix(est.setup, est.gpu), "warning")]
+
+
+def strict_memory(problems: list[Problem]) -> list[Problem]:
+    """``--strict-memory``: the memory warning becomes an error."""
+    return [replace(p, severity="error") if p.setting == "memory" else p for p in problems]
+
+
 def validate(exp: Experiment) -> list[Problem]:
-    """All problems of an experiment, errors and warnings, in rule order."""
-    return [problem for rule in RULES for problem in rule(exp)]
+    """All problems of an experiment, errors and warnings, in rule order; the memory estimate last, when the
+    configuration is otherwise valid."""
+    problems = [problem for rule in RULES for problem in rule(exp)]
+    return problems if blocking(problems, for_submit=False) else problems + rule_memory(exp)
 
 
 def blocking(problems: list[Problem], for_submit: bool = True) -> list[Problem]:

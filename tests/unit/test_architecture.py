@@ -13,6 +13,7 @@ FLOORS = {  # package -> floor; a module imports only from its own floor or belo
     "orchestrator": 1, "orchestrator.train": 1,
     "orchestrator.node": 2,
     "orchestrator.spec": 3,
+    "orchestrator.estimate": 4,
     "orchestrator.submit": 4,
     "orchestrator.observe": 5,
     "orchestrator.cli": 6, "orchestrator.__main__": 6,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.observe.flops import (DEEPSEEK_V3, ModelShape, flops_per_iteration, flops_per_token,
+from orchestrator.spec.flops import (DEEPSEEK_V3, ModelShape, flops_per_iteration, flops_per_token,
                                         moe_layer_pattern, pad_vocab, tflops_from_tokens,
                                         tflops_per_gpu, tokens_per_s_per_gpu)
 from orchestrator.observe.logparse import parse_file

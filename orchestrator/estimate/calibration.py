@@ -1,0 +1,33 @@
+"""The estimator's free constants: achieved fractions of the GPU table's peaks. Fitted by
+``benchmarks/estimator_evidence.py --fit`` on the runs of ``FIT_SETS``; the other runs test them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+FIT_SETS = ("2026-11-28-h200x2",)
+"""Result directories under ``benchmarks/results/`` whose runs fit the constants; every other run tests them."""
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """What a GPU achieves of its table's peaks."""
+
+    gemm_bf16: float = 0.68
+    """Fraction of the BF16 peak reached by BF16 GEMMs (linear layers, logits) and fused attention."""
+    gemm_fp8: float = 0.45
+    """Fraction of the FP8 peak reached by FP8 blockwise GEMMs, quantization included."""
+    memory_bound: float = 6.0
+    """Bytes moved by element-wise kernels (norms, RoPE, SwiGLU, permute, softmax, casts) per byte of activation
+    saved, at the GPU's memory bandwidth."""
+    link: float = 0.6
+    """Fraction of NVLink / network bandwidth achieved by all-to-all and collectives."""
+    a2a_hidden: float = 0.5
+    """Fraction of the EP all-to-all hidden behind another micro-batch's compute with EP A2A overlap."""
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+FITTED = Efficiency(gemm_bf16=0.502, gemm_fp8=0.2873, memory_bound=5.889, link=0.441, a2a_hidden=0.5465)
+"""The constants in use (written by the fit; see benchmarks/results/estimator/README.md)."""
