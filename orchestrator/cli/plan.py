@@ -57,10 +57,10 @@ def plot(cands: list[Candidate], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def row(rank: int, c: Candidate) -> dict[str, object]:
+def row(rank: int, c: Candidate, pinned: list[str]) -> dict[str, object]:
     return {"rank": rank, "tflops_per_gpu": round(c.tflops_per_gpu, 1),
             "tokens_per_s_per_gpu": round(c.tokens_per_s_per_gpu, 1), "peak_memory_gb": round(c.peak_memory_gb, 2),
-            "device_memory_gb": round(c.device_memory_gb, 2), "overrides": c.overrides()}
+            "device_memory_gb": round(c.device_memory_gb, 2), "overrides": pinned + c.overrides()}
 
 
 @click.command("plan")
@@ -79,9 +79,9 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
     """Rank the parallel configurations of PROFILE + RECIPE that fit the GPU's memory, fastest first."""
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
     nodes = nodes or exp.recipe.nodes  # the node count the recipe is built for, unless --nodes says otherwise
-    if nodes and nodes != exp.profile.nodes:
-        exp = load(profile, recipe, overrides + (f"profile.nodes={nodes}", f"nodes={nodes}"), profiles_dir,
-                   recipes_dir)
+    pinned = [f"profile.nodes={nodes}", f"nodes={nodes}"] if nodes and nodes != exp.profile.nodes else []
+    if pinned:
+        exp = load(profile, recipe, overrides + tuple(pinned), profiles_dir, recipes_dir)
     gpu = gpu_or_fail(exp)
     base = est.from_experiment(exp)
     start = time.perf_counter()
@@ -89,7 +89,7 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
     seconds = time.perf_counter() - start
     best = shown(exp, result.ranked, top)
     own = next((i for i, c in enumerate(result.ranked, 1) if _same(c, base)), None)
-    rows = [row(i, c) for i, c in enumerate(best, 1)]
+    rows = [row(i, c, pinned) for i, c in enumerate(best, 1)]
     summary = {"gpu": gpu.name, "world": base.world, "evaluated": result.evaluated, "over_memory": result.over_memory,
                "fitting": len(result.ranked), "seconds": round(seconds, 3), "recipe_rank": own, "top": rows}
     if plot_path:
@@ -101,6 +101,6 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
                f"{result.over_memory} over {(1 - margin) * gpu.memory_gb:.1f} GB, {len(result.ranked)} fit")
     for rank, c in enumerate(best, 1):
         click.echo(f"#{rank}  {c.tflops_per_gpu:7.1f} TFLOP/s/GPU  {c.tokens_per_s_per_gpu:7.0f} tokens/s/GPU  "
-                   f"{c.peak_memory_gb:6.1f} GB  --set " + " --set ".join(c.overrides()))
+                   f"{c.peak_memory_gb:6.1f} GB  --set " + " --set ".join(pinned + c.overrides()))
     click.echo(f"the recipe's own configuration: {'rank #' + str(own) if own else 'not among those that fit'}"
                + (f" ({result.ranked[own - 1].tflops_per_gpu:.1f} TFLOP/s/GPU)" if own else ""))
