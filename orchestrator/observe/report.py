@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..spec import flops
 from . import diagnose, logparse, tables
@@ -63,7 +63,7 @@ class Row:
     formula_tflops_per_gpu: float | None
     """Cross-check: ``flops`` formula on the argument dump and ``iter_ms`` (None without a dump)."""
     max_allocated_gb: float | None
-    """Peak ``max allocated`` of the memory report lines, in GB as the reference table counts (Megatron's MB/1000)."""
+    """Peak ``max allocated`` of the memory report lines in GB of 10^9 bytes (Megatron's "MB" are MiB: x 2^20 / 10^9)."""
     final_lm_loss: float | None
     """``lm loss`` of the last iteration."""
     diagnosis: diagnose.Diagnosis | None
@@ -72,6 +72,8 @@ class Row:
     """MoE token dispatcher that ran, ``(DeepEP fallback)`` added when the node entry replaced DeepEP."""
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     """(iteration, lm loss) pairs, for the plot."""
+    gpus: int | None = None
+    """World size of the run (GPUs), from Megatron's argument dump."""
 
 
 def find_logs(path: str | os.PathLike[str]) -> list[Path]:
@@ -144,8 +146,8 @@ def build_row(name: str, logs: Sequence[Path], first_iter: int = 3) -> Row:
         iterations=f"{last.iteration}/{last.train_iters}" if last else "-",
         tflops_per_gpu=steady.median_tflops_per_gpu, tokens_per_s_per_gpu=steady.tokens_per_s_per_gpu,
         iter_ms=steady.median_iter_ms, formula_tflops_per_gpu=_formula_tflops(summary, steady.median_iter_ms),
-        max_allocated_gb=None if peak is None else peak / 1000.0, final_lm_loss=summary.final_lm_loss,
-        diagnosis=diagnosis, dispatcher=_dispatcher(summary),
+        max_allocated_gb=None if peak is None else peak * MIB / GB, final_lm_loss=summary.final_lm_loss,
+        diagnosis=diagnosis, dispatcher=_dispatcher(summary), gpus=summary.int_arg("world_size"),
         loss_curve=[(r.iteration, r.lm_loss) for r in summary.records if r.lm_loss is not None])
 
 
@@ -174,16 +176,19 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-COLUMNS = ("variant", "state", "iters", "TFLOP/s/GPU", "tokens/s/GPU", "iter ms", "max alloc GB", "lm loss",
+MIB = 2**20
+GB = 10**9
+
+COLUMNS = ("variant", "GPUs", "state", "iters", "TFLOP/s/GPU", "tokens/s/GPU", "iter ms", "max alloc GB", "lm loss",
            "dispatcher", "diagnosis")
 
 
 def table(rows: Sequence[Row]) -> str:
     """The plain-text table, then one ``name: cause [log line N]; fix: ...`` line per failed row."""
-    cells = [[r.name, r.state, r.iterations, _fmt(r.tflops_per_gpu, ".1f"), _fmt(r.tokens_per_s_per_gpu, ".0f"),
+    cells = [[r.name, _fmt(r.gpus, "d"), r.state, r.iterations, _fmt(r.tflops_per_gpu, ".1f"), _fmt(r.tokens_per_s_per_gpu, ".0f"),
               _fmt(r.iter_ms, ".1f"), _fmt(r.max_allocated_gb, ".1f"), _fmt(r.final_lm_loss, ".4g"),
               r.dispatcher or "-", r.diagnosis.name if r.diagnosis else ""] for r in rows]
-    lines = [tables.table(COLUMNS, cells, right={3, 4, 5, 6, 7})]
+    lines = [tables.table(COLUMNS, cells, right={1, 4, 5, 6, 7, 8})]
     for r in rows:
         if r.diagnosis:
             where = f" [log line {r.diagnosis.line}]" if r.diagnosis.line else ""
@@ -197,23 +202,20 @@ def to_json(rows: Sequence[Row]) -> str:
 
 
 def plot(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:
-    """Bar chart of steady-state TFLOP/s/GPU per variant and the lm-loss curves, written to ``path`` (PNG)."""
+    """Steady-state TFLOP/s/GPU per run (bars for completed runs only, grouped by GPU count) beside the lm-loss
+    curves, one colour per run in both panels; written to ``path`` (PNG)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ordered = sorted(rows, key=lambda r: r.gpus or 10**9)   # stable: grouped by GPU count (unknown last)
+    colours = {id(r): plt.get_cmap("tab20")(i % 20) for i, r in enumerate(ordered)}
     fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, 4.8))
-    names = [r.name for r in rows]
-    values = [r.tflops_per_gpu or 0.0 for r in rows]
-    drawn = bars.bar(range(len(rows)), values, color=["tab:red" if r.state == "failed" else "tab:blue" for r in rows])
-    bars.bar_label(drawn, labels=[_fmt(r.tflops_per_gpu, ".1f") for r in rows], fontsize=8)
-    bars.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
-    bars.set_ylabel("TFLOP/s/GPU (median, iterations >= 3)")
-    bars.set_title("throughput per variant")
-    for r in rows:
+    _draw_bars(bars, ordered, colours)
+    for r in ordered:
         if r.loss_curve:
             its, losses = zip(*r.loss_curve)
-            curves.plot(its, losses, marker=".", label=r.name)
+            curves.plot(its, losses, marker=".", label=r.name, color=colours[id(r)])
     curves.set_xlabel("iteration")
     curves.set_ylabel("lm loss")
     curves.set_yscale("log")
@@ -225,3 +227,25 @@ def plot(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _draw_bars(ax: Any, rows: Sequence[Row], colours: dict[int, Any]) -> None:
+    """A bar only where the run completed; a failed or unfinished run is marked and named, never drawn as a value."""
+    for i, r in enumerate(rows):
+        if r.state == "completed" and r.tflops_per_gpu is not None:
+            drawn = ax.bar([i], [r.tflops_per_gpu], color=colours[id(r)])
+            ax.bar_label(drawn, labels=[f"{r.tflops_per_gpu:.1f}"], fontsize=8)
+        else:
+            ax.plot([i], [0], marker="x", color="tab:red")
+            ax.annotate(r.state, (i, 0), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8,
+                        color="tab:red", rotation=90)
+    counts = sorted({r.gpus for r in rows if r.gpus})
+    for i in range(1, len(rows)):
+        if len(counts) > 1 and rows[i].gpus != rows[i - 1].gpus:
+            ax.axvline(i - 0.5, color="grey", linestyle=":")
+    labels = [r.name + (f" ({r.gpus} GPUs)" if len(counts) > 1 and r.gpus else "") for r in rows]
+    ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
+    if len(counts) == 1:
+        ax.set_xlabel(f"every run on {counts[0]} GPU{'s' if counts[0] != 1 else ''}")
+    ax.set_ylabel("TFLOP/s/GPU (median, iterations >= 3)")
+    ax.set_title("throughput per run (completed runs only)")

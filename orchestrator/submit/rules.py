@@ -235,6 +235,12 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
                            "(cudaErrorStreamCaptureIsolation) on megatron-core 0.19.2 + TE 2.20.2, EP=2 on H200, "
                            "2026-11-28; without the overlap they ran", "set switches.ep_a2a_overlap=false "
                            "switches.delay_wgrad_compute=false, or try a short run first", "warning"))
+    if s.cuda_graphs and s.delay_wgrad_compute:   # seen on 2 x H200, 2026-11-29: Megatron's argument check asserts
+        severity = "error" if "--no-gradient-accumulation-fusion" in t.extra_args else "warning"
+        out.append(Problem("switches.cuda_graphs", "CUDA graphs with delayed wgrad need gradient-accumulation fusion "
+                           "(APEX's fused_weight_gradient_mlp_cuda); Megatron refuses them without it, and the bundled "
+                           "entry turns the fusion off where APEX is missing", "set switches.delay_wgrad_compute=false "
+                           "switches.ep_a2a_overlap=false, or run in an image with APEX", severity))
     if not t.data_path:
         out.append(Problem("training.data_path", "no data given: training uses mock data",
                            "set training.data_path to train on real data", "warning"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import shutil
 import subprocess
@@ -20,8 +22,8 @@ BF16 = LOGS / "ok_bf16_alltoall_ep2.log"
 RECOMPUTE = LOGS / "ok_fp8_blockwise_recompute_ep2.log"
 OVERLAP = LOGS / "ok_fp8_blockwise_a2a_overlap_ep2.log"
 
-# shared/gpu/README.md: BF16 alltoall 412.8; + seed flags (FP8 blockwise, recompute) 426.9;
-# without recompute + EP A2A overlap 457.6 (max allocated 58.6 GB on rank 0)
+# The hand launches (these logs): BF16 alltoall 412.8; + seed flags (FP8 blockwise, recompute) 426.9;
+# without recompute + EP A2A overlap 457.6 (max allocated 58608.19 MB on rank 0: Megatron's MB are MiB = 61.5 GB)
 REFERENCE = {"ok_bf16_alltoall_ep2": "412.8", "ok_fp8_blockwise_recompute_ep2": "426.9",
              "ok_fp8_blockwise_a2a_overlap_ep2": "457.6"}
 
@@ -36,8 +38,10 @@ def test_ok_fixtures_reproduce_the_reference_figures_in_guide_order() -> None:
     assert (bf16.iterations, recompute.iterations, overlap.iterations) == ("12/12", "12/12", "8/8")
     assert overlap.iter_ms == pytest.approx(993.7)
     assert overlap.tokens_per_s_per_gpu == pytest.approx(8 * 4096 / (0.9937 * 2), rel=1e-3)
-    assert f"{overlap.max_allocated_gb:.1f}" == "58.6"
-    assert f"{bf16.max_allocated_gb:.1f}" == "67.5"
+    # GB of 10^9 bytes from Megatron's MiB (its "MB"): 58608.19 MiB = 61.5 GB (not 58.6), 67511.68 MiB = 70.8 GB
+    assert f"{overlap.max_allocated_gb:.1f}" == "61.5"
+    assert f"{bf16.max_allocated_gb:.1f}" == "70.8"
+    assert {r.gpus for r in rows} == {2}
     assert recompute.final_lm_loss == pytest.approx(6.913653e-02)
     for r in rows:  # our FLOPs formula on the argument dump agrees with Megatron's own figure
         assert r.formula_tflops_per_gpu == pytest.approx(r.tflops_per_gpu, rel=5e-3)
@@ -47,12 +51,12 @@ def test_ok_fixtures_reproduce_the_reference_figures_in_guide_order() -> None:
 def test_table_shows_the_figures_and_the_failure_with_its_fix() -> None:
     text = table(build_report([BF16, LOGS / "fail_ncclep_capacity_factor.log"]))
     header, ok, failed, why = text.splitlines()
-    assert header.split()[:4] == ["variant", "state", "iters", "TFLOP/s/GPU"]
-    assert ok.split()[:8] == ["ok_bf16_alltoall_ep2", "completed", "12/12", "412.8", "14872", "1101.7", "67.5",
+    assert header.split()[:5] == ["variant", "GPUs", "state", "iters", "TFLOP/s/GPU"]
+    assert ok.split()[:9] == ["ok_bf16_alltoall_ep2", "2", "completed", "12/12", "412.8", "14872", "1101.7", "70.8",
                               "0.06858"]
-    assert failed.split() == ["fail_ncclep_capacity_factor", "failed", "-", "-", "-", "-", "-", "-",
-                              "flex/ncclep", "ncclep_capacity_factor"]
-    assert ok.split()[8] == "alltoall"
+    assert failed.split()[0] == "fail_ncclep_capacity_factor" and failed.split()[2:] == [
+        "failed", "-", "-", "-", "-", "-", "-", "flex/ncclep", "ncclep_capacity_factor"]
+    assert ok.split()[9] == "alltoall"
     assert why.startswith("fail_ncclep_capacity_factor: ") and "[log line 899]" in why
     assert why.endswith("fix: add --moe-expert-rank-capacity-factor 2.0 (generous: exceeding it traps)")
 
@@ -175,3 +179,22 @@ def test_a_run_whose_deepep_request_fell_back_says_so_in_its_row() -> None:
     assert fallback.tflops_per_gpu == pytest.approx(452.95)
     assert plain.dispatcher == "alltoall"
     assert "alltoall (DeepEP fallback)" in table([fallback, plain]).splitlines()[1]
+
+
+def test_plot_draws_no_bar_for_a_run_that_did_not_complete(tmp_path: Path) -> None:
+    rows = build_report([OVERLAP, BF16])
+    crashed = replace(rows[0], name="crashed", state="failed")   # it has a median from its first iterations
+    drawn: list[float] = []
+    import matplotlib.axes
+    original = matplotlib.axes.Axes.bar
+
+    def spy(self: matplotlib.axes.Axes, x: object, height: list[float], *args: object, **kwargs: object) -> object:
+        drawn.extend(height)
+        return original(self, x, height, *args, **kwargs)
+
+    matplotlib.axes.Axes.bar = spy  # type: ignore[method-assign]
+    try:
+        plot([crashed, rows[1]], tmp_path / "r.png")
+    finally:
+        matplotlib.axes.Axes.bar = original  # type: ignore[method-assign]
+    assert crashed.tflops_per_gpu is not None and drawn == [rows[1].tflops_per_gpu]

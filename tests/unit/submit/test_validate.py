@@ -114,7 +114,7 @@ def test_cuda_graphs_with_a2a_overlap_warn_of_the_capture_failure_seen_on_h200()
     # seen on 4 x H200 (benchmarks/results/2026-11-28-h200x4): capture failed at iteration 3; without the overlap it ran
     def graph_warnings(*overrides: str) -> list[Problem]:
         found = validate(load_experiment("local", "dsv3-proxy-3l", ["env.NCCL_GRAPH_REGISTER=0", *overrides]))
-        return [p for p in found if p.setting == "switches.cuda_graphs"]
+        return [p for p in found if p.setting == "switches.cuda_graphs" and "capture" in p.message]
     found = graph_warnings("switches.cuda_graphs=true")
     assert [p.severity for p in found] == ["warning"] and "switches.ep_a2a_overlap=false" in found[0].fix
     assert graph_warnings("switches.cuda_graphs=true", "switches.ep_a2a_overlap=false",
@@ -157,3 +157,17 @@ def test_container_jobs_refuse_a_path_no_mount_covers() -> None:
     assert problems("h100-eos", "deepseek-v3", "training.data_path=[/lustre/a_text]",
                     "training.tokenizer_model=deepseek-ai/DeepSeek-V3") == []     # a hub name is not a path
     assert problems("local-slurm", "dsv3-proxy-3l", "profile.megatron_path=/opt/megatron-lm") == []  # no container
+
+
+def test_cuda_graphs_with_delayed_wgrad_need_gradient_accumulation_fusion() -> None:
+    # seen on 2 x H200 (benchmarks/results/2026-11-29-h200x2-deepep): "CUDA graph with delay_wgrad_compute requires
+    # gradient_accumulation_fusion to be enabled" at start-up
+    warned = [p for p in validate(load_experiment("local", "dsv3-proxy-3l", ["switches.cuda_graphs=true"]))
+              if p.setting == "switches.cuda_graphs" and "gradient-accumulation" in p.message]
+    assert [p.severity for p in warned] == ["warning"]
+    refused = problems("local", "dsv3-proxy-3l", "switches.cuda_graphs=true",
+                       "training.extra_args=[--no-gradient-accumulation-fusion]")
+    assert any(p.severity == "error" and "gradient-accumulation" in p.message for p in refused)
+    assert not [p for p in validate(load_experiment("local", "dsv3-proxy-3l", [
+        "switches.cuda_graphs=true", "switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false"]))
+        if "gradient-accumulation" in p.message]
