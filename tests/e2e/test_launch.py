@@ -363,4 +363,5 @@ def test_local_sweep_runs_variants_one_after_another_with_their_own_state(worksp
     assert float((second / "started_at").read_text()) >= (first / "exit_status").stat().st_mtime - 0.01
     report = ws.cli("report", str(run_dir))
     assert report.returncode == 0, report.stderr
-    assert re.search(r"^fails +failed +1/3", report.stdout, re.M) and re.search(r"^ok +completed +2/2", report.stdout, re.M)
+    # columns: variant, GPUs (the world size from the argument dump), state, iters
+    assert re.search(r"^fails +2 +failed +1/3", report.stdout, re.M) and re.search(r"^ok +2 +completed +2/2", report.stdout, re.M)
