@@ -135,7 +135,7 @@ def layer_costs(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> _Costs:
     gemm = _FB * per_gpu * (attn_lin + dense_mlp) / lin
     if moe:
         routed = _rates(s, gpu, eff, expert_rows(s))[0]
-        gemm += _FB * per_gpu * 3 * s.hidden * s.topk * s.expert_ffn / routed + _FB * per_gpu * s.hidden * s.experts / bf
+        gemm += _FB * per_gpu * (3 * s.hidden * s.topk * s.expert_ffn / routed + s.hidden * s.experts / bf)
     qk = s.qk_dim + s.rope_dim
     core = _FB * (s.heads * qk / 2 + s.heads * s.v_dim / 2) * s.seq * s.seq * s.mbs / (s.tp * s.cp)
     attn_rate = _rates(s, gpu, eff)[1]  # fused attention: its own kernel, not a token-row GEMM
