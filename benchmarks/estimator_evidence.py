@@ -1,4 +1,5 @@
-"""Predicted vs measured: every run log under benchmarks/results/*/logs/ (new ones are picked up as they land),
+"""Predicted vs measured: every run log under benchmarks/results/ (*/logs/, a sweep's
+runs/*/tasks/*/logs/, compare/; new ones are picked up as they land),
 the published Megatron-Bridge DeepSeek-V3 rows, and the full-scale guide configuration on h100-eos.
 
     python3 benchmarks/estimator_evidence.py                 # the tables, with the constants in use
@@ -15,9 +16,11 @@ Memory has no fitted constant.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -56,10 +59,31 @@ def gpu_of_dir(name: str) -> str | None:
     return next((g for g in gpus.GPUS if re.search(rf"(^|[^a-z]){g}", name.lower())), None)
 
 
+LOG_GLOBS = ("*/logs/*.log", "*/runs/*/tasks/*/logs/*.log", "*/compare/*/logs/*.log", "*/compare/*.log")
+"""Where a results directory keeps Megatron logs: collected logs, a sweep's task directories, a comparison's runs."""
+
+
+def run_name(log: Path) -> str:
+    """A task's sweep variant (its record.json), prefixed ``compare-`` under compare/; else the log's stem."""
+    record = log.parent.parent / "record.json"
+    variant = json.loads(record.read_text()).get("variant") if log.parent.name == "logs" and record.is_file() else None
+    in_compare = "compare" in log.relative_to(RESULTS).parts
+    if variant is None and in_compare and log.parent.name == "logs":  # a toolkit run of the launcher comparison
+        return f"compare-toolkit-{log.stem.rsplit('_', 1)[-1]}"
+    if variant is None:
+        return f"compare-{log.stem}" if in_compare and not log.stem.startswith("compare") else log.stem
+    return f"compare-{variant}" if in_compare else str(variant)
+
+
+def found_logs(extra: list[Path]) -> list[tuple[Path, str]]:
+    """(log, results directory name) of every log under benchmarks/results and the extra directories."""
+    out = [(log, log.relative_to(RESULTS).parts[0]) for pattern in LOG_GLOBS for log in sorted(RESULTS.glob(pattern))]
+    return out + [(p, d.name) for d in extra for p in sorted(d.glob("*.log"))]
+
+
 def load_runs(extra: list[Path]) -> list[Run]:
     out = []
-    for log in sorted(RESULTS.glob("*/logs/*.log")) + sorted(p for d in extra for p in d.glob("*.log")):
-        directory = log.parent.parent.name if log.parent.name == "logs" else log.parent.name
+    for log, directory in found_logs(extra):
         summary = logparse.parse_file(log)
         steady = logparse.steady_state(summary.records)
         gpu = gpu_of_dir(directory) or gpu_of_dir(log.name) or "h200"
@@ -71,35 +95,42 @@ def load_runs(extra: list[Path]) -> list[Run]:
             print(f"skipped {log}: {err}", file=sys.stderr)
             continue
         peak = summary.peak_max_allocated_mb
-        out.append(Run(log.stem, directory, gpu, setup, steady.median_tflops_per_gpu,
+        name = run_name(log) if log.is_relative_to(RESULTS) else log.stem
+        out.append(Run(name, directory, gpu, setup, steady.median_tflops_per_gpu,
                        None if peak is None else peak * MIB / 1e9))
     return out
+
+
+PRIORS = ("gemm_m_half",)
+"""Constants the fit leaves at their default: MBS-1 runs alone cannot tell them apart from the GEMM fractions
+(every value fits FIT_SETS equally well; the README shows the scan)."""
 
 
 def fit(runs: list[Run]) -> Efficiency:
     from scipy.optimize import least_squares  # benchmarks only
 
     base = Efficiency()
-    names = [f.name for f in fields(Efficiency)]
+    names = [f.name for f in fields(Efficiency) if f.name not in PRIORS]
     x0 = [getattr(base, n) for n in names]
     lo = {"gemm_bf16": 0.2, "gemm_fp8": 0.1, "memory_bound": 0.5, "link": 0.1, "a2a_hidden": 0.0}
     hi = {"gemm_bf16": 0.95, "gemm_fp8": 0.95, "memory_bound": 40.0, "link": 1.0, "a2a_hidden": 1.0}
     subset = [r for r in runs if r.fit]
 
     def residuals(x: list[float]) -> list[float]:
-        eff = Efficiency(**dict(zip(names, x)))
+        eff = replace(base, **dict(zip(names, x)))
         res = [math.log(estimate_step(r.setup, gpus.get(r.gpu), eff).tflops_per_gpu / r.tflops) for r in subset]
         return res + [0.02 * math.log(v / d) for v, d in zip(x, x0) if d > 0 and v > 0]
 
     result = least_squares(residuals, x0, bounds=([lo[n] for n in names], [hi[n] for n in names]))
-    return Efficiency(**{n: round(float(v), 4) for n, v in zip(names, result.x)})
+    return replace(base, **{n: round(float(v), 4) for n, v in zip(names, result.x)})
 
 
 def write_constants(eff: Efficiency) -> None:
     path = Path(calibration.__file__)
     text = path.read_text()
     args = ", ".join(f"{k}={v}" for k, v in eff.as_dict().items())
-    path.write_text(re.sub(r"^FITTED = Efficiency\([^)]*\)", f"FITTED = Efficiency({args})", text, flags=re.M))
+    body = textwrap.fill(f"FITTED = Efficiency({args})", 118, subsequent_indent=" " * 20, break_long_words=False)
+    path.write_text(re.sub(r"^FITTED = Efficiency\([^)]*\)", body, text, flags=re.M))
 
 
 def pct(pred: float, meas: float) -> str:
@@ -138,7 +169,7 @@ def summary(runs: list[Run], eff: Efficiency) -> list[str]:
 
 def published_setup(row: published.PublishedRow) -> Setup:
     profile = {"h100": "h100-eos", "gb200": "gb200-nvl72", "b200": "h100"}[row.gpu]
-    exp = load_experiment(profile, "deepseek-v3", [f"nodes={row.gpus // (4 if row.gpu == 'gb200' else 8)}",
+    exp = load_experiment(profile, "deepseek-v3", [f"profile.nodes={row.gpus // (4 if row.gpu == 'gb200' else 8)}",
                                                    f"profile.gpu={row.gpu}"])
     s = from_experiment(exp)
     stages = s.stages

@@ -14,9 +14,16 @@ class Efficiency:
     """What a GPU achieves of its table's peaks."""
 
     gemm_bf16: float = 0.68
-    """Fraction of the BF16 peak reached by BF16 GEMMs (linear layers, logits) and fused attention."""
+    """Fraction of the BF16 peak reached by large BF16 GEMMs (linear layers, logits) and fused attention."""
     gemm_fp8: float = 0.45
-    """Fraction of the FP8 peak reached by FP8 blockwise GEMMs, quantization included."""
+    """Fraction of the FP8 peak reached by large FP8 blockwise GEMMs, quantization included."""
+    gemm_m_half: float = 2048.0
+    """Token rows M at which a GEMM runs at half its large-GEMM rate: achieved rate = ``peak x fraction x M /
+    (M + gemm_m_half)``. Equivalently a fixed cost per GEMM call the size of ``gemm_m_half`` token rows (weight-sized
+    work that does not scale with tokens: FP8 casts and transposes of the weight, fp32 gradient accumulation, launch
+    gaps), which a larger micro-batch amortises. M is the micro-batch's tokens for attention, dense MLP, shared
+    expert and logits, and the rows one rank's grouped expert GEMM receives (tokens x top-k) for routed experts.
+    Not identifiable from MBS-1 runs alone: set as a prior (see benchmarks/results/estimator/README.md)."""
     memory_bound: float = 6.0
     """Bytes moved by element-wise kernels (norms, RoPE, SwiGLU, permute, softmax, casts) per byte of activation
     saved, at the GPU's memory bandwidth."""
@@ -29,5 +36,6 @@ class Efficiency:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-FITTED = Efficiency(gemm_bf16=0.502, gemm_fp8=0.2873, memory_bound=5.889, link=0.441, a2a_hidden=0.5465)
+FITTED = Efficiency(gemm_bf16=0.6792, gemm_fp8=0.3927, gemm_m_half=2048.0, memory_bound=5.6841, link=0.4645,
+                    a2a_hidden=0.5458)
 """The constants in use (written by the fit; see benchmarks/results/estimator/README.md)."""

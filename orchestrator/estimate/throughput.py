@@ -1,6 +1,7 @@
 """Step time and Megatron's reported TFLOP/s/GPU.
 
-One micro-batch on one pipeline rank costs its GEMMs (at the achieved fraction of the BF16 or FP8 peak), fused
+One micro-batch on one pipeline rank costs its GEMMs (at the achieved fraction of the BF16 or FP8 peak, lower for
+GEMMs of few token rows: a small micro-batch amortises less of each GEMM's weight-sized fixed cost), fused
 attention, element-wise kernels (bytes at memory bandwidth), recomputed forwards, the TP/SP collectives and the
 exposed part of the EP all-to-all. A step is ``(M + (PP - 1) / VPP)`` times the slowest rank's micro-batch
 (1F1B's bubble), plus the exposed DP gradient reduce / parameter gather and the optimizer's memory traffic.
@@ -9,6 +10,7 @@ The reported TFLOP/s/GPU is ``flops.flops_per_iteration`` (Megatron's formula, w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..spec import flops
@@ -71,10 +73,16 @@ class _Costs:
         return max(self.a2a * (1.0 - eff.a2a_hidden), self.a2a - compute)
 
 
-def _rates(s: Setup, gpu: GpuSpec, eff: Efficiency) -> tuple[float, float]:
-    """(FLOP/s of the TE linears, FLOP/s of BF16 GEMMs and attention)."""
-    bf16 = gpu.bf16_tflops * 1e12 * eff.gemm_bf16
-    return (gpu.fp8_tflops * 1e12 * eff.gemm_fp8 if s.fp8 and gpu.fp8_tflops else bf16), bf16
+def _rates(s: Setup, gpu: GpuSpec, eff: Efficiency, rows: float = math.inf) -> tuple[float, float]:
+    """(FLOP/s of the TE linears, FLOP/s of BF16 GEMMs and attention) for GEMMs of ``rows`` token rows (M)."""
+    size = 1.0 if math.isinf(rows) else rows / (rows + eff.gemm_m_half)
+    bf16 = gpu.bf16_tflops * 1e12 * eff.gemm_bf16 * size
+    return (gpu.fp8_tflops * 1e12 * eff.gemm_fp8 * size if s.fp8 and gpu.fp8_tflops else bf16), bf16
+
+
+def expert_rows(s: Setup) -> float:
+    """Rows of one rank's grouped expert GEMM per micro-batch (balanced routing): its tokens x top-k."""
+    return s.mbs * s.seq / s.cp / s.tp * s.etp * s.topk
 
 
 def _attn_linear(s: Setup) -> float:
@@ -120,23 +128,27 @@ def _a2a(s: Setup, gpu: GpuSpec, eff: Efficiency, tokens: float) -> float:
 def layer_costs(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> _Costs:
     """One micro-batch through one decoder layer (dense or MoE) on one GPU."""
     tokens = s.mbs * s.seq / s.cp
-    lin, bf = _rates(s, gpu, eff)
+    lin, bf = _rates(s, gpu, eff, tokens)
     per_gpu = tokens / s.tp
     attn_lin = _attn_linear(s)
-    mlp = 3 * s.hidden * (s.topk * s.expert_ffn + s.shared_ffn) if moe else 3 * s.hidden * s.ffn
-    gemm = _FB * per_gpu * (attn_lin + mlp) / lin + (_FB * per_gpu * s.hidden * s.experts / bf if moe else 0.0)
+    dense_mlp = 3 * s.hidden * (s.shared_ffn if moe else s.ffn)
+    gemm = _FB * per_gpu * (attn_lin + dense_mlp) / lin
+    if moe:
+        routed = _rates(s, gpu, eff, expert_rows(s))[0]
+        gemm += _FB * per_gpu * (3 * s.hidden * s.topk * s.expert_ffn / routed + s.hidden * s.experts / bf)
     qk = s.qk_dim + s.rope_dim
     core = _FB * (s.heads * qk / 2 + s.heads * s.v_dim / 2) * s.seq * s.seq * s.mbs / (s.tp * s.cp)
+    attn_rate = _rates(s, gpu, eff)[1]  # fused attention: its own kernel, not a token-row GEMM
     full = act.totals_without_recompute(s)[1 if moe else 0]
     kept = act.layer_totals(s)[1 if moe else 0]
     elementwise = eff.memory_bound * full / (gpu.hbm_tb_s * 1e12)
     redone = eff.memory_bound * (full - kept) / 3 / (gpu.hbm_tb_s * 1e12)  # the forward share, once more
-    comm = _tp_comm(s, gpu, eff, tokens) + max(0.0, _cp_comm(s, gpu, eff, tokens) - core / bf)
-    return _Costs(gemm, core / bf, elementwise, _recompute(s, per_gpu, lin, core / bf, moe) + redone, comm,
-                  _a2a(s, gpu, eff, tokens) if moe else 0.0)
+    comm = _tp_comm(s, gpu, eff, tokens) + max(0.0, _cp_comm(s, gpu, eff, tokens) - core / attn_rate)
+    recompute = _recompute(s, per_gpu, lin, core / attn_rate, moe, _rates(s, gpu, eff, expert_rows(s))[0]) + redone
+    return _Costs(gemm, core / attn_rate, elementwise, recompute, comm, _a2a(s, gpu, eff, tokens) if moe else 0.0)
 
 
-def _recompute(s: Setup, per_gpu: float, lin: float, attn_s: float, moe: bool) -> float:
+def _recompute(s: Setup, per_gpu: float, lin: float, attn_s: float, moe: bool, routed: float) -> float:
     rec, out = s.recompute, 0.0
     if "mla_up_proj" in rec:
         out += 2 * per_gpu * ((s.q_lora or 0) * s.heads * (s.qk_dim + s.rope_dim)
@@ -146,7 +158,7 @@ def _recompute(s: Setup, per_gpu: float, lin: float, attn_s: float, moe: bool) -
     if "mlp" in rec and not moe:
         out += 2 * per_gpu * 3 * s.hidden * s.ffn / lin
     if moe and "moe" in rec:
-        out += 2 * per_gpu * 3 * s.hidden * (s.topk * s.expert_ffn + s.shared_ffn) / lin
+        out += 2 * per_gpu * 3 * s.hidden * (s.topk * s.expert_ffn / routed + s.shared_ffn / lin)
     elif moe and "shared_experts" in rec:
         out += 2 * per_gpu * 3 * s.hidden * s.shared_ffn / lin
     return out
@@ -154,7 +166,7 @@ def _recompute(s: Setup, per_gpu: float, lin: float, attn_s: float, moe: bool) -
 
 def _loss_cost(s: Setup, gpu: GpuSpec, eff: Efficiency) -> float:
     tokens = s.mbs * s.seq / s.cp
-    _, bf = _rates(s, gpu, eff)
+    _, bf = _rates(s, gpu, eff, tokens)
     heads = 1 + s.mtp
     logits = _FB * tokens / s.tp * s.hidden * s.vocab * heads / bf
     return logits + eff.memory_bound * act.layer_totals(s)[3] / (gpu.hbm_tb_s * 1e12)
@@ -185,7 +197,8 @@ def stage_time(s: Setup, gpu: GpuSpec, eff: Efficiency, st: Stage) -> dict[str, 
     if st.loss:
         out[0] += _loss_cost(s, gpu, eff)
     if st.mtp:
-        out[0] += st.mtp * _FB * s.mbs * s.seq / s.cp / s.tp * 2 * s.hidden * s.hidden / _rates(s, gpu, eff)[0]
+        out[0] += st.mtp * _FB * s.mbs * s.seq / s.cp / s.tp * 2 * s.hidden * s.hidden \
+            / _rates(s, gpu, eff, s.mbs * s.seq / s.cp)[0]
     return dict(zip(CAUSES, out))
 
 
@@ -219,7 +232,7 @@ def estimate_step(s: Setup, gpu: GpuSpec, eff: Efficiency = FITTED) -> StepEstim
     """Predicted step time, TFLOP/s/GPU and tokens/s/GPU, with the time by cause."""
     per_rank = []
     for rank in range(s.pp):
-        parts = dict.fromkeys(("gemm", "attention", "elementwise", "recompute", "tp_comm", "ep_a2a"), 0.0)
+        parts = dict.fromkeys(CAUSES, 0.0)
         for st in s.rank_stages(rank):
             for key, value in stage_time(s, gpu, eff, st).items():
                 parts[key] += value
