@@ -26,7 +26,8 @@ As Megatron: the ``arguments`` dump; ``iteration N/ M | ...`` lines (last rank, 
 ``--exit-duration-in-mins``: real minutes since the start, checked every iteration (the ranks agree by all-reduce),
 then save and exit 0. Test hooks: ``CPU_GPT_FAIL_AT_ITER=N``: rank 1 (0 when alone) raises at iteration N.
 ``CPU_GPT_MS_PER_ITER=M``: the exit clock is simulated, M ms per iteration this process trained (start-up counts 0),
-so a time-limited segment stops after the same iteration on a fast or a slow machine.
+so a time-limited segment stops after the same iteration on a fast or a slow machine. ``CPU_GPT_SLEEP_MS=M``: every
+rank sleeps M ms after each iteration, so a short run stays alive long enough to be disturbed.
 """
 from __future__ import annotations
 
@@ -308,6 +309,7 @@ def main(argv: list[str]) -> int:
     iteration, consumed = load(a, net, opt)
     fail_at = int(os.environ.get("CPU_GPT_FAIL_AT_ITER", "0"))
     ms_per_iter = int(os.environ.get("CPU_GPT_MS_PER_ITER", "0"))
+    sleep_s = int(os.environ.get("CPU_GPT_SLEEP_MS", "0")) / 1000.0
     if ms_per_iter:
         print0(f"cpu_gpt: simulated exit clock, {ms_per_iter} ms per iteration (CPU_GPT_MS_PER_ITER)")
     saved_at, loss_sum, nans, logged, tick = iteration, 0.0, 0, 0, time.time()
@@ -319,6 +321,7 @@ def main(argv: list[str]) -> int:
         batches = micro_batches(a, consumed, rank, successor)
         loss, norm = train_step(net, opt, batches, lr_at(a, iteration), a.clip_grad)
         iteration, consumed = iteration + 1, consumed + a.global_batch_size
+        time.sleep(sleep_s)
         loss_sum, nans, logged = loss_sum + loss, nans + (not math.isfinite(norm)), logged + 1
         if iteration % a.log_interval == 0:
             if rank == world - 1:
