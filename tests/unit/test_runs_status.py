@@ -169,3 +169,23 @@ def test_output_root_is_recorded_as_an_absolute_path(tmp_path: Path, monkeypatch
 def test_record_json_is_plain_json(tmp_path: Path) -> None:
     run_records.write_record(tmp_path, _record(env=secret_names.redact({"HF_TOKEN": "x"})))
     assert json.loads((tmp_path / "record.json").read_text())["env"] == {"HF_TOKEN": "<redacted>"}
+
+
+def test_a_record_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.submit import run_records as rr
+    record = rr.RunRecord(run_id="r", kind="single", backend="slurm", profile={}, recipe={}, overrides=[],
+                          command=[], env={}, versions={}, files=[])
+    real = rr.write_new
+
+    def full_disk(path: Path, text: str, mode: int = 0o644) -> None:
+        real(path, text[:10], mode)
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(rr, "write_new", full_disk)
+    with pytest.raises(OSError):
+        rr.write_record(tmp_path, record)
+    assert list(tmp_path.iterdir()) == []                    # no half record.json, no leftover
+    monkeypatch.setattr(rr, "write_new", real)
+    rr.write_record(tmp_path, record)
+    with pytest.raises(rr.RunError, match="never overwritten"):
+        rr.write_record(tmp_path, record)
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
