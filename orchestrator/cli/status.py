@@ -23,11 +23,6 @@ def run_dirs(selected: tuple[str, ...], root: Path, show_all: bool) -> list[Path
     return [run_records.resolve_run(None, root)]
 
 
-def _text(rows: list[status.Row]) -> str:
-    """The table, then one line per scheduler note (a node lost, accounting not answering)."""
-    return "\n".join([status.table(rows), *status.notes(rows)])
-
-
 @click.command("status")
 @click.argument("run", nargs=-1)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -42,7 +37,7 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
     try:
         dirs = run_dirs(run, root or status.default_root(), show_all)
         if follow:
-            shown = (lambda rows: None) if as_json else (lambda rows: click.echo(_text(rows) + "\n"))
+            shown = (lambda rows: None) if as_json else (lambda rows: click.echo(status.text(rows) + "\n"))
             rows = status.follow(dirs, interval_s=interval, on_change=shown)
         else:
             rows = status.collect(dirs)
@@ -53,6 +48,6 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
     if as_json:
         click.echo(status.to_json(rows))
     elif not follow:
-        click.echo(_text(rows))
+        click.echo(status.text(rows))
     if follow and not all(r.ok for r in rows):
         raise SystemExit(EXIT_FAILED)

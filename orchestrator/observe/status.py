@@ -183,6 +183,11 @@ def notes(rows: list[Row]) -> list[str]:
     return [f"note: job {', '.join(ids)}: {note}" for note, ids in jobs.items()]
 
 
+def text(rows: list[Row]) -> str:
+    """The table, then one ``note:`` line per scheduler note (a node lost, accounting not answering)."""
+    return "\n".join([table(rows), *notes(rows)])
+
+
 def to_json(rows: list[Row]) -> str:
     """The rows as a JSON list."""
     return tables.to_json(rows)
