@@ -350,5 +350,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def run(argv: list[str]) -> int:
+    """main, and on an error its traceback (through the excepthook torch.distributed installs, as Megatron's would
+    print it), then exit 1 at once: an ordinary interpreter exit with gloo's threads alive may abort (exit 134,
+    "terminate called without an active exception") and hide the failing rank's own exit code."""
+    try:
+        return main(argv)
+    except Exception:  # noqa: BLE001 -- every error of a rank: shown, then a plain exit code
+        sys.excepthook(*sys.exc_info())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(sys.argv[1:]))
