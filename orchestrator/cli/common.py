@@ -141,7 +141,7 @@ def print_submission(sub: launch.Submission) -> None:
 
 def follow_and_exit(run_dir: Path) -> None:
     """Show the status table whenever it changes until every job ended; exit 1 unless all completed."""
-    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
+    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.text(r) + "\n"))
     if not all(r.ok for r in rows):
         raise SystemExit(EXIT_FAILED)
 

@@ -37,7 +37,7 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
     try:
         dirs = run_dirs(run, root or status.default_root(), show_all)
         if follow:
-            shown = (lambda rows: None) if as_json else (lambda rows: click.echo(status.table(rows) + "\n"))
+            shown = (lambda rows: None) if as_json else (lambda rows: click.echo(status.text(rows) + "\n"))
             rows = status.follow(dirs, interval_s=interval, on_change=shown)
         else:
             rows = status.collect(dirs)
@@ -48,6 +48,6 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
     if as_json:
         click.echo(status.to_json(rows))
     elif not follow:
-        click.echo(status.table(rows))
+        click.echo(status.text(rows))
     if follow and not all(r.ok for r in rows):
         raise SystemExit(EXIT_FAILED)

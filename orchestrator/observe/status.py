@@ -36,6 +36,9 @@ class Row:
     progress: str = ""         # "12/20" from the Megatron log
     error: str = ""            # the error that ended a failed job (first exception of its last attempt)
     log: str = ""
+    source: str = ""           # where the state came from: sacct, scontrol (accounting did not answer), local
+    note: str = ""             # the scheduler's word besides the state: a node lost under the job and why, or
+    #                            that accounting did not answer and the state came from slurmctld
 
     @property
     def done(self) -> bool:
@@ -146,7 +149,7 @@ def collect(run_dirs: Iterable[Path]) -> list[Row]:
         for job_id, part in _wanted(record):
             state = states.get((run_dir, job_id)) or JobState(job_id, "UNKNOWN", source="none")
             row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
-                      elapsed_s=state.elapsed_s, nodes=state.nodes)
+                      elapsed_s=state.elapsed_s, nodes=state.nodes, source=state.source, note=state.note)
             rows.append(_describe_logs(row, run_records.logs_of_job(run_dir, job_id), state.derived_exit_code))
         if record.error:
             rows.append(Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error))
@@ -169,6 +172,20 @@ def table(rows: list[Row]) -> str:
     cells = [[r.run, r.job_id, r.part, r.state, "-" if r.exit_code is None else str(r.exit_code),
               _elapsed(r.elapsed_s), r.nodes or "-", r.progress or "-", r.error or ""] for r in rows]
     return tables.table(COLUMNS, cells, free_last=True)
+
+
+def notes(rows: list[Row]) -> list[str]:
+    """One ``note:`` line per distinct scheduler note (printed under the table), naming the jobs it is about."""
+    jobs: dict[str, list[str]] = {}
+    for row in rows:
+        if row.note:
+            jobs.setdefault(row.note, []).append(row.job_id)
+    return [f"note: job {', '.join(ids)}: {note}" for note, ids in jobs.items()]
+
+
+def text(rows: list[Row]) -> str:
+    """The table, then one ``note:`` line per scheduler note (a node lost, accounting not answering)."""
+    return "\n".join([table(rows), *notes(rows)])
 
 
 def to_json(rows: list[Row]) -> str:

@@ -63,6 +63,23 @@ def expand(base: Experiment, sweep: Sweep) -> list[tuple[Variant, Experiment]]:
     return [(v, apply_overrides(base, sweep.set + v.set)) for v in sweep.variants]
 
 
+def own_checkpoints(variants: list[tuple[Variant, Experiment]]) -> None:
+    """Refuse two variants naming the same ``training.checkpoint_dir``: array tasks run at once and would overwrite
+    each other's checkpoints (left empty, each task saves in its own directory)."""
+    owner: dict[str, str] = {}
+    for variant, exp in variants:
+        named = exp.recipe.training.checkpoint_dir
+        if not named:
+            continue
+        key = str(Path(named).expanduser().resolve())
+        if key in owner:
+            raise ConfigError(f"sweep.variants.{variant.name}.training.checkpoint_dir",
+                              f"{named} is also variant {owner[key]}'s: array tasks run at once and would overwrite "
+                              "each other's checkpoints", "give each variant its own training.checkpoint_dir, or "
+                              "leave it empty (each task then saves in its own directory)")
+        owner[key] = variant.name
+
+
 def same_allocation(variants: list[tuple[Variant, Experiment]]) -> None:
     """Refuse a variant whose allocation differs from the first's: array tasks share one allocation shape."""
     def shape(e: Experiment) -> tuple[Any, ...]:

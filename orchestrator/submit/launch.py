@@ -18,12 +18,13 @@ submitted job by job; ``submit --dry-run`` prints the same plan for a placeholde
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import plan, plan_records, run_records
+from . import guard, plan, plan_records, run_records
 from .backends import backend, slurm
-from .backends.base import JobRequest, LaunchError
+from .backends.base import JobRequest, LaunchError, SubmittedThenFailed
 from .checks import InvalidSubmission
 from ..spec.config import Experiment
 from .plan import Plan, PlannedFile, PlannedJob, Request
@@ -44,12 +45,19 @@ class Submission:
 
 # ------------------------------------------------------------------------------------------------- submit a plan
 def submit(request: Request) -> Submission:
-    """Check, plan, then write and submit the plan in a new run directory."""
+    """Check, plan, then write and submit the plan in a new run directory (under the output root's submit lock,
+    after making sure no live run writes the same checkpoint directory)."""
     request = plan.prepare(request)
     size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
-    run_dir = run_records.fresh_run_dir(request.exp.profile.output_root, request.name)
+    root = request.exp.profile.output_root
+    run_dir = run_records.fresh_run_dir(root, request.name)
     the_plan = plan.make_plan(request, str(run_dir), size)     # render errors surface before the directory exists
-    return _execute(the_plan, run_records.claim(run_dir))
+    try:
+        with run_records.submit_lock(root):
+            guard.refuse_shared_checkpoints(request)
+            return _execute(the_plan, run_dir)
+    except OSError as exc:                                      # the output root itself: nothing was created
+        raise LaunchError(_unwritable(run_dir, exc, root)) from exc
 
 
 def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: int = 1,
@@ -72,9 +80,42 @@ def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
 
 
 def _execute(p: Plan, run_dir: Path) -> Submission:
-    """Write the plan's files, then each job's files and the job itself, in order; record what was submitted."""
-    written = [_write(run_dir, f) for f in p.files]
+    """Create the run directory and carry out the plan in it. A file that cannot be written (disk full, read-only)
+    undoes the submission: the jobs already submitted are cancelled and the directory is removed, so no run
+    claims a submission that is not whole."""
     ids: list[str] = []
+    try:
+        return _carry_out(p, run_records.claim(run_dir), ids)
+    except OSError as exc:
+        cancelled = _undo(p, run_dir, ids + ([exc.job_id] if isinstance(exc, SubmittedThenFailed) else []))
+        raise LaunchError(_unwritable(run_dir, exc, p.request.exp.profile.output_root, cancelled)) from exc
+
+
+def _unwritable(run_dir: Path, exc: OSError, root: str, cancelled: str = "nothing was submitted") -> str:
+    """One line: which directory, why, the fix, and what became of the jobs."""
+    why = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(run_dir) else ""
+    return (f"profile.output_root: cannot write the run directory {run_dir}: {why}{where} (fix: free space in "
+            f"or make {root} writable, or set another profile.output_root); {cancelled}")
+
+
+def _undo(p: Plan, run_dir: Path, ids: list[str]) -> str:
+    """Cancel the jobs already submitted and remove the half-written run directory; what was done, as text."""
+    for job_id_ in ids:
+        try:
+            backend(p.request.exp.profile.scheduler).cancel(job_id_, None, requeue=False)
+        except (slurm.SlurmError, LaunchError, OSError):
+            pass
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if not ids:
+        return "nothing was submitted"
+    return f"job(s) {', '.join(ids)} cancelled and the run directory removed"
+
+
+def _carry_out(p: Plan, run_dir: Path, ids: list[str]) -> Submission:
+    """Write the plan's files, then each job's files and the job itself, in order; record what was submitted
+    (``ids`` grows as jobs are submitted)."""
+    written = [_write(run_dir, f) for f in p.files]
     error: Exception | None = None
     for job in p.jobs:
         for task in job.tasks:
@@ -104,7 +145,11 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
 
 
 def _write(run_dir: Path, file: PlannedFile) -> str:
-    run_records.write_new(run_dir / file.path, file.text, file.mode)
+    """Write one planned file; an OSError names the file (a full disk's error does not by itself)."""
+    try:
+        run_records.write_new(run_dir / file.path, file.text, file.mode)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(run_dir / file.path)) from exc
     return file.path
 
 

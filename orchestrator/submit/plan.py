@@ -25,7 +25,7 @@ from . import render, run_records
 from .backends import slurm
 from .checks import check
 from ..spec.config import ClusterProfile, Experiment, Recipe
-from ..spec.sweep import Sweep, Variant, expand, same_allocation
+from ..spec.sweep import Sweep, Variant, expand, own_checkpoints, same_allocation
 from ..spec.schema import ConfigError, from_dict
 
 DRY_RUN_SUFFIX = "DRYRUN"
@@ -213,6 +213,7 @@ def prepare(request: Request) -> Request:
         return request
     variants = expand(request.exp, request.sweep)
     same_allocation(variants)
+    own_checkpoints(variants)
     with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
         list(pool.map(check, [exp for _variant, exp in variants]))
     return request

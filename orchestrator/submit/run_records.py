@@ -10,11 +10,14 @@ resolved command, the environment with secrets redacted, versions, job ids and t
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,14 +136,34 @@ def record_text(data: RunRecord | dict[str, Any]) -> str:
 
 
 def write_record(run_dir: Path, record: RunRecord) -> Path:
-    """Write ``record.json`` once; refuses to overwrite."""
+    """Write ``record.json`` once, whole or not at all (a full disk leaves no half record); refuses to overwrite."""
     record.created = record.created or now_iso()
     path = run_dir / RECORD
+    partial = run_dir / f".{RECORD}.partial"
+    partial.unlink(missing_ok=True)
     try:
-        write_new(path, record_text(record))
+        write_new(partial, record_text(record))
+        os.link(partial, path)              # fails when the record exists: never replaced
     except FileExistsError as exc:
         raise RunError(f"{path} exists: records are never overwritten") from exc
+    finally:
+        partial.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def submit_lock(root: str | os.PathLike[str]) -> Iterator[None]:
+    """Submissions into one output root one at a time (``flock`` on the root directory itself, no file is
+    written), so two submits at once each see the other's record (a shared checkpoint directory is caught).
+    OSError when the root cannot be created."""
+    base = Path(root).expanduser().resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                        # releases the lock
 
 
 def write_task_record(task_dir: Path, data: dict[str, Any]) -> Path:

@@ -175,18 +175,17 @@ def test_scontrol_requeue_runs_again_and_appends_to_the_log(workspace: Workspace
     assert (row["state"], row["exit_code"], row["progress"]) == ("COMPLETED", 0, "300/300")
 
 
-SEGMENT_ITERS = 2300
-SEGMENT_MIN_ITER_MS = "40"
-"""Real work for 2 ranks on this 2-core machine, each iteration padded to at least 40 ms (CPU_GPT_MIN_ITER_MS) so
-that a fast machine cannot finish in segment 1: segment 1 trains at most ~1400 iterations in its minute and the run
-ends within its 3 segments (each trains ~57 s) at anything up to ~74 ms an iteration."""
+SEGMENT_ITERS, MS_PER_ITER = 500, 300
+"""The segments' exit clock is simulated (cpu_gpt's CPU_GPT_MS_PER_ITER): 300 ms an iteration makes the 1 minute a
+segment may train (2 min limit - 1 min margin) 200 iterations, so each segment stops after its 201st iteration
+(Megatron exits once the time is *over* the limit) on a fast or a slow machine: 1-201, 202-402, 403-500."""
 
 
 def test_segments_chain_and_resume_from_the_checkpoint(workspace: Workspace) -> None:
     ws = workspace
     proc = ws.cli("submit", *BASE, "--segments", "3", "--set", "profile.nodes=1", "--set", "profile.time_limit=00:02:00",
                   "--set", "training.exit_margin_minutes=1", "--set", f"training.train_iters={SEGMENT_ITERS}",
-                  *env_set("CPU_GPT_MIN_ITER_MS", SEGMENT_MIN_ITER_MS), "--follow", timeout=420)
+                  *env_set("CPU_GPT_MS_PER_ITER", str(MS_PER_ITER)), "--follow", timeout=420)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(ws)
     rec = record(run_dir)
@@ -202,9 +201,11 @@ def test_segments_chain_and_resume_from_the_checkpoint(workspace: Workspace) -> 
     for job in jobs:
         [log] = list((run_dir / "logs").glob(f"*_{job['job_id']}.log"))
         texts.append(log.read_text())
-    exited = re.search(r"^\[exiting program after (\d+\.\d+) minutes\] datetime: ", texts[0], re.M)
-    assert exited and 1.0 < float(exited[1]) < 1.2, texts[0][-2000:]        # real minutes since its start
-    assert 0 < iterations(texts[0])[-1][0] < SEGMENT_ITERS
+    for text in texts[:2]:                          # segments 1 and 2 stop on the time limit, 201 iterations each
+        exited = re.search(r"^\[exiting program after (\d+\.\d+) minutes\] datetime: ", text, re.M)
+        assert exited and float(exited[1]) == 201 * MS_PER_ITER / 60000, text[-2000:]
+    assert "exiting program" not in texts[2] and "[after training is done]" in texts[2]
+    assert [iterations(text)[-1][0] for text in texts] == [201, 402, SEGMENT_ITERS]
     for before, after in zip(texts, texts[1:]):     # each segment resumes from the last checkpoint of the one before
         saved = re.findall(r"^  successfully saved checkpoint from iteration +(\d+) to ", before, re.M)
         loaded = LOADED.search(after)

@@ -26,6 +26,14 @@ class LaunchError(RuntimeError):
     """The scheduler refused or failed a submission (message is one line)."""
 
 
+class SubmittedThenFailed(OSError):
+    """The scheduler took the job, then a file of its submission could not be written: the job to cancel."""
+
+    def __init__(self, exc: OSError, job_id: str) -> None:
+        super().__init__(exc.errno, exc.strerror, exc.filename)
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class JobState:
     """One job or one array task as the scheduler sees it."""
@@ -40,6 +48,8 @@ class JobState:
     raw_state: str = ""              # Slurm's full state text, e.g. "CANCELLED by 0"
     source: str = "sacct"            # "sacct", "scontrol" (accounting fallback), "local" or "none"
     derived_exit_code: int | None = None   # highest exit code of the job's srun steps (when Slurm knows it)
+    note: str = ""                   # what the scheduler says besides the state: a node that failed under the job
+    #                                  and its reason, where the state came from when accounting did not answer
 
     @property
     def array_job_id(self) -> str | None:

@@ -5,12 +5,16 @@ wrappers around them. Every client command finds the cluster through ``SLURM_CON
 
 ``job_states`` asks ``sacct`` once for all jobs (array tasks come back as ``12_3``). When accounting is unavailable
 (``sacct`` says "accounting storage is disabled" or fails) it falls back to one ``scontrol -o show job`` call, which
-knows the jobs slurmctld still holds (running, pending, and finished ones for ``MinJobAge`` seconds). Jobs that
-``sacct`` does not know yet (accounting is asynchronous: a job submitted a moment ago) are looked up the same way.
+knows the jobs slurmctld still holds (running, pending, and finished ones for ``MinJobAge`` seconds), and says so in
+each state's ``note``. Jobs that ``sacct`` does not know yet (accounting is asynchronous: a job submitted a moment
+ago) are looked up the same way. ``sacct -D`` lists every attempt of a requeued job: an attempt that ended in
+NODE_FAIL is kept in the note, with the reason of each of its nodes that is down or drained now (``sinfo -R``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -21,7 +25,7 @@ from typing import Any
 import submitit
 
 from ..run_records import RunRecord
-from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, listed_ids
+from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, SubmittedThenFailed, listed_ids
 
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "NodeList", "DerivedExitCode")
 ACCOUNTING_DISABLED = "accounting storage is disabled"
@@ -92,9 +96,11 @@ def _make_states(job_id: str, state_text: str, exit_text: str, elapsed: str, nod
 
 
 def parse_sacct(text: str) -> dict[str, JobState]:
-    """Parse ``sacct -X -P -n -o JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList[,DerivedExitCode]`` output.
+    """Parse ``sacct -X [-D] -P -n -o JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList[,DerivedExitCode]`` output.
 
     Pending array remainders (``12_[2-5%2]``) expand to one entry per task; step lines (``12.batch``) are skipped.
+    With ``-D`` a requeued job has one line per attempt, oldest first: the last one is its state, and an earlier
+    attempt that ended in NODE_FAIL is kept in the note (``requeued after NODE_FAIL on n[1-2]``).
     """
     result: dict[str, JobState] = {}
     for line in text.splitlines():
@@ -104,8 +110,38 @@ def parse_sacct(text: str) -> dict[str, JobState]:
         job_id, _raw, state, exit_text, elapsed, nodes = fields[:6]
         derived = fields[6] if len(fields) > 6 else ""
         for js in _make_states(job_id, state, exit_text, elapsed, nodes, "sacct", derived):
+            before = result.get(js.job_id)
+            if before is not None and before.state == "NODE_FAIL":
+                js = replace(js, note=f"requeued after NODE_FAIL on {before.nodes}")
+            elif before is not None and before.note:
+                js = replace(js, note=before.note)
             result[js.job_id] = js
     return result
+
+
+def parse_down_nodes(text: str) -> dict[str, str]:
+    """``sinfo -R -h -N -o '%N|%T|%E'`` -> {node: "down: reason"} for nodes down, drained or failing."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        node, _, rest = line.partition("|")
+        state, _, reason = rest.partition("|")
+        if node.strip():
+            found[node.strip()] = f"{state.strip().rstrip('*~#!%$@^-+') or 'down'}: {reason.strip() or 'no reason given'}"
+    return found
+
+
+_REFUSED_SETTING = {"partition": "profile.partition", "qos": "profile.qos", "account": "profile.account",
+                    "reservation": "profile.reservation", "time limit": "profile.time_limit",
+                    "node count": "profile.nodes", "gres": "profile.gpus_per_node"}
+
+
+def refusal(stderr: str) -> str:
+    """sbatch's error lines as one line, with the profile setting to fix when sbatch names one:
+    ``invalid partition specified: x; Batch job submission failed: ... (fix: check profile.partition)``."""
+    lines = [re.sub(r"^sbatch: error: ", "", line.strip()) for line in stderr.strip().splitlines() if line.strip()]
+    text = "; ".join(dict.fromkeys(lines)) or "no reason given"
+    named = [setting for word, setting in _REFUSED_SETTING.items() if word in text.lower()]
+    return f"{text} (fix: check {named[0]})" if named else text
 
 
 _KV = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=")
@@ -170,15 +206,16 @@ def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess
     return proc
 
 
-def sacct_states(job_ids: Sequence[str]) -> dict[str, JobState] | None:
-    """One ``sacct`` call for all jobs; None when accounting is unavailable."""
-    argv = ["sacct", "-X", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids)]
+def sacct_states(job_ids: Sequence[str]) -> dict[str, JobState] | str:
+    """One ``sacct`` call for all jobs (every attempt of a requeued one); why not, when accounting is unavailable."""
+    argv = ["sacct", "-X", "-D", "-P", "-n", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids)]
     try:
         proc = _run(argv, check=False)
-    except SlurmError:
-        return None
+    except SlurmError as exc:
+        return str(exc)
     if accounting_unavailable(proc.returncode, proc.stderr + proc.stdout):
-        return None
+        lines = (proc.stderr + proc.stdout).strip().splitlines()
+        return lines[-1].strip() if lines else f"sacct exited {proc.returncode}"
     return select(parse_sacct(proc.stdout), job_ids)
 
 
@@ -188,6 +225,40 @@ def scontrol_states(job_ids: Sequence[str]) -> dict[str, JobState]:
     if proc.returncode != 0 and "no jobs" not in (proc.stdout + proc.stderr).lower():
         raise SlurmError(f"scontrol -o show job failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return select(parse_scontrol_jobs(proc.stdout), job_ids)
+
+
+def down_nodes() -> dict[str, str]:
+    """Nodes down, drained or failing now, with their reason (one ``sinfo -R`` call); {} when sinfo fails."""
+    try:
+        proc = _run(["sinfo", "-R", "-h", "-N", "-o", "%N|%T|%E"], check=False)
+    except SlurmError:
+        return {}
+    return parse_down_nodes(proc.stdout) if proc.returncode == 0 else {}
+
+
+def hostnames(nodelist: str) -> list[str]:
+    """``n[1-2]`` -> [n1, n2] (``scontrol show hostnames``); the text itself when scontrol cannot expand it."""
+    try:
+        proc = _run(["scontrol", "show", "hostnames", nodelist], check=False)
+    except SlurmError:
+        return [nodelist]
+    return proc.stdout.split() if proc.returncode == 0 and proc.stdout.strip() else [nodelist]
+
+
+def _node_failure(state: JobState, down: dict[str, str]) -> str:
+    """``node n2 down: <reason>`` for each node of the job's failed attempt that is still down, then the note."""
+    failed_on = state.nodes if state.state == "NODE_FAIL" else state.note.rpartition(" on ")[2]
+    named = [f"node {n} {down[n]}" for n in hostnames(failed_on) if n in down] if failed_on else []
+    return "; ".join(named + [state.note] if state.note else named) or f"NODE_FAIL on {state.nodes}"
+
+
+def with_node_failures(states: dict[str, JobState]) -> dict[str, JobState]:
+    """States whose job lost a node: the note names the node and why (``sinfo -R``, asked once when needed)."""
+    hit = [k for k, v in states.items() if v.state == "NODE_FAIL" or "NODE_FAIL" in v.note]
+    if not hit:
+        return states
+    down = down_nodes()
+    return {**states, **{k: replace(states[k], note=_node_failure(states[k], down)) for k in hit}}
 
 
 def _covered(job_id: str, states: dict[str, JobState]) -> bool:
@@ -200,15 +271,16 @@ def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
     if not ids:
         return {}
     states = sacct_states(ids)
-    if states is None:
-        return scontrol_states(ids)
+    if isinstance(states, str):
+        note = f"state from scontrol: accounting (sacct) unavailable: {states}"
+        return {k: replace(v, note=note) for k, v in scontrol_states(ids).items()}
     missing = [j for j in ids if not _covered(j, states)]
     if missing:
         try:
             states.update(scontrol_states(missing))
         except SlurmError:
             pass
-    return states
+    return with_node_failures(states)
 
 
 def show_config() -> dict[str, str]:
@@ -268,6 +340,14 @@ class TemplateSlurmExecutor(submitit.SlurmExecutor):
         super().__init__(folder)
         self._script = script
         self._ntasks = num_tasks
+        self.submitted_id: str | None = None
+        """The id sbatch answered, as soon as it did (submitit still writes files after that)."""
+        # submitit parses sbatch's answer with a static method: this instance's copy also remembers the id
+        setattr(self, "_get_job_id_from_submission_command", self._remember_id)
+
+    def _remember_id(self, output: bytes | str) -> str:
+        self.submitted_id = submitit.SlurmExecutor._get_job_id_from_submission_command(output)
+        return self.submitted_id
 
     def _make_submission_file_text(self, command: str, uid: str) -> str:
         return self._script
@@ -276,11 +356,13 @@ class TemplateSlurmExecutor(submitit.SlurmExecutor):
         return self._ntasks
 
     def submit_script(self) -> Any:
+        """sbatch the script; a refusal is one LaunchError line (submitit's own copy of sbatch's stderr is kept
+        off the terminal). OSError (submitit could not write its copy of the script) is left to the caller."""
         try:
-            return self._submit_command("")
-        except (submitit.core.utils.FailedJobError, OSError) as exc:
-            lines = str(exc).strip().splitlines()
-            raise LaunchError(f"sbatch refused the job: {lines[-1] if lines else repr(exc)}") from exc
+            with contextlib.redirect_stderr(io.StringIO()):
+                return self._submit_command("")
+        except submitit.core.utils.FailedJobError as exc:
+            raise LaunchError(f"sbatch refused the job: {refusal(str(exc))}") from exc
 
 
 class SlurmBackend:
@@ -289,9 +371,15 @@ class SlurmBackend:
     name = "slurm"
 
     def submit(self, job: JobRequest) -> str:
+        """sbatch the job; SubmittedThenFailed when sbatch took it but submitit's files could not be written."""
         (job.run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
-        handle = TemplateSlurmExecutor(job.run_dir / SUBMITIT_DIR, job.script_text, job.ntasks).submit_script()
-        return str(handle.job_id)
+        executor = TemplateSlurmExecutor(job.run_dir / SUBMITIT_DIR, job.script_text, job.ntasks)
+        try:
+            return str(executor.submit_script().job_id)
+        except OSError as exc:
+            if executor.submitted_id is not None:
+                raise SubmittedThenFailed(exc, executor.submitted_id) from exc
+            raise
 
     def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
         """One sacct call for every run (array tasks included)."""

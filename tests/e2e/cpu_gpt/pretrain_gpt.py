@@ -24,7 +24,10 @@ As Megatron: the ``arguments`` dump; ``iteration N/ M | ...`` lines (last rank, 
 ``--save DIR``: DIR/iter_XXXXXXX/mp_rank_00/model_optim_rng.pt + DIR/latest_checkpointed_iteration.txt (rank 0) at
 --save-interval and at the end; ``--load`` resumes model, optimizer, schedule and data position;
 ``--exit-duration-in-mins``: real minutes since the start, checked every iteration (the ranks agree by all-reduce),
-then save and exit 0. Test hook: ``CPU_GPT_FAIL_AT_ITER=N``: rank 1 (0 when alone) raises at iteration N.
+then save and exit 0. Test hooks: ``CPU_GPT_FAIL_AT_ITER=N``: rank 1 (0 when alone) raises at iteration N.
+``CPU_GPT_MS_PER_ITER=M``: the exit clock is simulated, M ms per iteration this process trained (start-up counts 0),
+so a time-limited segment stops after the same iteration on a fast or a slow machine. ``CPU_GPT_SLEEP_MS=M``: every
+rank sleeps M ms after each iteration, so a short run stays alive long enough to be disturbed.
 """
 from __future__ import annotations
 
@@ -284,6 +287,14 @@ def setup(argv: list[str]) -> argparse.Namespace:
     return a
 
 
+def minutes_since_start() -> float:
+    """Real minutes since the longest-running rank started (the ranks agree by all-reduce, so the figure printed is
+    the one that decided)."""
+    longest = torch.tensor([(time.time() - START) / 60.0], dtype=torch.float64)
+    dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+    return float(longest.item())
+
+
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     a = setup(argv)
@@ -297,17 +308,20 @@ def main(argv: list[str]) -> int:
                  ([p for p in net.parameters() if p.dim() <= 1], 0.0)], (a.adam_beta1, a.adam_beta2), a.adam_eps)
     iteration, consumed = load(a, net, opt)
     fail_at = int(os.environ.get("CPU_GPT_FAIL_AT_ITER", "0"))
-    min_iter_s = float(os.environ.get("CPU_GPT_MIN_ITER_MS", "0")) / 1000.0   # a floor: tests of time limits
+    ms_per_iter = int(os.environ.get("CPU_GPT_MS_PER_ITER", "0"))
+    sleep_s = int(os.environ.get("CPU_GPT_SLEEP_MS", "0")) / 1000.0
+    if ms_per_iter:
+        print0(f"cpu_gpt: simulated exit clock, {ms_per_iter} ms per iteration (CPU_GPT_MS_PER_ITER)")
     saved_at, loss_sum, nans, logged, tick = iteration, 0.0, 0, 0, time.time()
+    first = iteration
     print_datetime("before the start of training step")
     while iteration < a.train_iters:
         if iteration + 1 == fail_at and rank == min(1, world - 1):
             raise RuntimeError(f"cpu_gpt: failure injected at iteration {fail_at} (CPU_GPT_FAIL_AT_ITER)")
-        started = time.time()
         batches = micro_batches(a, consumed, rank, successor)
         loss, norm = train_step(net, opt, batches, lr_at(a, iteration), a.clip_grad)
-        time.sleep(max(0.0, min_iter_s - (time.time() - started)))
         iteration, consumed = iteration + 1, consumed + a.global_batch_size
+        time.sleep(sleep_s)
         loss_sum, nans, logged = loss_sum + loss, nans + (not math.isfinite(norm)), logged + 1
         if iteration % a.log_interval == 0:
             if rank == world - 1:
@@ -322,10 +336,7 @@ def main(argv: list[str]) -> int:
             save(a, iteration, consumed, net, opt)
             saved_at = iteration
         if a.exit_duration_in_mins:
-            # the ranks agree on the longest-running rank's time, so the figure printed is the one that decided
-            longest = torch.tensor([(time.time() - START) / 60.0], dtype=torch.float64)
-            dist.all_reduce(longest, op=dist.ReduceOp.MAX)
-            train_time = float(longest.item())
+            train_time = (iteration - first) * ms_per_iter / 60000.0 if ms_per_iter else minutes_since_start()
             if train_time > a.exit_duration_in_mins:
                 if a.save and saved_at != iteration:
                     save(a, iteration, consumed, net, opt)
@@ -339,5 +350,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def run(argv: list[str]) -> int:
+    """main, and on an error its traceback (through the excepthook torch.distributed installs, as Megatron's would
+    print it), then exit 1 at once: an ordinary interpreter exit with gloo's threads alive may abort (exit 134,
+    "terminate called without an active exception") and hide the failing rank's own exit code."""
+    try:
+        return main(argv)
+    except Exception:  # noqa: BLE001 -- every error of a rank: shown, then a plain exit code
+        sys.excepthook(*sys.exc_info())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(sys.argv[1:]))

@@ -206,3 +206,23 @@ def test_a_container_job_array_mounts_the_run_directory_and_the_toolkit(tmp_path
     toolkit = str(Path(orchestrator.__file__).resolve().parent)
     assert f"--container-mounts=/lustre:/lustre,{toolkit}:{toolkit}:ro,/runs/x:/runs/x " in script   # not tasks/0_%a
     assert f"export PYTHONPATH={Path(toolkit).parent}${{PYTHONPATH:+:$PYTHONPATH}}\n" in script
+
+
+def test_a_record_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.submit import run_records as rr
+    record = rr.RunRecord(run_id="r", kind="single", backend="slurm", profile={}, recipe={}, overrides=[],
+                          command=[], env={}, versions={}, files=[])
+    real = rr.write_new
+
+    def full_disk(path: Path, text: str, mode: int = 0o644) -> None:
+        real(path, text[:10], mode)
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(rr, "write_new", full_disk)
+    with pytest.raises(OSError):
+        rr.write_record(tmp_path, record)
+    assert list(tmp_path.iterdir()) == []                    # no half record.json, no leftover
+    monkeypatch.setattr(rr, "write_new", real)
+    rr.write_record(tmp_path, record)
+    with pytest.raises(rr.RunError, match="never overwritten"):
+        rr.write_record(tmp_path, record)
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]

@@ -133,3 +133,57 @@ def test_job_states_of_nothing_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> 
     fake = FakeClients((0, "", ""))
     monkeypatch.setattr(slurm, "_run", fake)
     assert slurm.job_states([]) == {} and fake.calls == []
+
+
+# ------------------------------------------------------------------------------------------------- faults
+REQUEUED = """\
+1|1|NODE_FAIL|0:0|00:00:07|n[1-2]|0:0
+1|1|PENDING|0:0|00:00:00|None assigned|0:0
+2|2|RUNNING|0:0|00:00:09|n1|0:0
+"""
+
+
+def test_sacct_attempts_keep_the_node_failure_of_a_requeued_job() -> None:
+    states = slurm.parse_sacct(REQUEUED)
+    assert (states["1"].state, states["1"].note) == ("PENDING", "requeued after NODE_FAIL on n[1-2]")
+    assert (states["2"].state, states["2"].note) == ("RUNNING", "")
+
+
+def test_down_nodes_and_their_reasons() -> None:
+    text = "n2|down*|fault test: n2 lost\nn3|drained|bad DIMM\nn4|down|\n"
+    assert slurm.parse_down_nodes(text) == {"n2": "down: fault test: n2 lost", "n3": "drained: bad DIMM",
+                                            "n4": "down: no reason given"}
+
+
+def test_a_lost_node_is_named_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    def clients(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        out = {"sacct": REQUEUED, "sinfo": "n2|down*|fault test: n2 lost\n", "scontrol": "n1\nn2\n"}[argv[0]]
+        return subprocess.CompletedProcess(list(argv), 0, out, "")
+    monkeypatch.setattr(slurm, "_run", clients)
+    states = slurm.job_states(["1", "2"])
+    assert states["1"].note == "node n2 down: fault test: n2 lost; requeued after NODE_FAIL on n[1-2]"
+    assert states["2"].note == ""
+
+
+def test_without_accounting_each_state_says_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = "sacct: error: Problem talking to the database: Connection refused\n"
+    monkeypatch.setattr(slurm, "_run", FakeClients((1, "", refused), SCONTROL))
+    [state] = slurm.job_states(["3"]).values()
+    assert state.source == "scontrol" and state.note == \
+        "state from scontrol: accounting (sacct) unavailable: sacct: error: Problem talking to the database: " \
+        "Connection refused"
+
+
+@pytest.mark.parametrize("stderr,line", [
+    ("sbatch: error: invalid partition specified: nosuch\n"
+     "sbatch: error: Batch job submission failed: Invalid partition name specified\n",
+     "invalid partition specified: nosuch; Batch job submission failed: Invalid partition name specified "
+     "(fix: check profile.partition)"),
+    ("sbatch: error: Batch job submission failed: Invalid qos specification\n",
+     "Batch job submission failed: Invalid qos specification (fix: check profile.qos)"),
+    ("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n",
+     "Batch job submission failed: Socket timed out on send/recv operation"),
+    ("", "no reason given"),
+])
+def test_an_sbatch_refusal_is_one_line_naming_the_setting(stderr: str, line: str) -> None:
+    assert slurm.refusal(stderr) == line

@@ -274,3 +274,17 @@ def test_a_local_sweep_gets_the_gpus_and_time_its_sweep_sets(cli: CliRunner, tmp
                             "--set", f"profile.output_root={tmp_path}/runs"])
     assert out.exit_code == 0, out.output
     assert (seen["gpus_per_node"], seen["timeout_min"], seen["tasks"]) == (4, 16, 2)
+
+
+def test_sweep_variants_sharing_a_checkpoint_dir_are_refused(cli: CliRunner, tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path)
+    shared = dry_run(cli, tmp_path, "--profile", "local-slurm", "--sweep", str(sweep),
+                     "--set", f"training.checkpoint_dir={tmp_path}/ckpt")
+    assert shared.exit_code == 2 and shared.stdout == ""
+    assert shared.stderr == f"error: sweep.variants.three.training.checkpoint_dir: {tmp_path}/ckpt is also variant " \
+        "two's: array tasks run at once and would overwrite each other's checkpoints (fix: give each variant its own " \
+        "training.checkpoint_dir, or leave it empty (each task then saves in its own directory))\n"
+    own = dry_run(cli, tmp_path, "--profile", "local-slurm", "--sweep", str(sweep), "--set", "training.save_interval=5")
+    assert own.exit_code == 0, own.output
+    saves = re.findall(r'"--save", "([^"]+)"', own.stdout)
+    assert len(set(saves)) == 3 and all("/tasks/" in s for s in saves)
