@@ -23,7 +23,7 @@ from pathlib import Path
 from ..node import jobspec
 from . import render, run_records
 from .backends import slurm
-from .checks import check
+from .checks import InvalidSubmission, check
 from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, same_allocation
 from ..spec.typed import ConfigError, from_dict
@@ -211,8 +211,18 @@ def prepare(request: Request) -> Request:
     variants = expand(request.exp, request.sweep)
     same_allocation(variants)
     with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
-        list(pool.map(check, [exp for _variant, exp in variants]))
+        list(pool.map(_check_variant, variants))
     return request
+
+
+def _check_variant(item: tuple[Variant, Experiment]) -> None:
+    """``check`` one sweep variant; its problems name the variant."""
+    variant, exp = item
+    try:
+        check(exp)
+    except InvalidSubmission as exc:
+        raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}")
+                                 for p in exc.problems]) from None
 
 
 # ------------------------------------------------------------------------------------------------- the plan

@@ -7,7 +7,6 @@ Templates use StrictUndefined, so a missing value is an error, never an empty st
 
 from __future__ import annotations
 
-import re
 import shlex
 import zlib
 from dataclasses import dataclass
@@ -17,48 +16,80 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..spec import megatron_args, resources, secret_names
+from ..spec import megatron_args, resources, secret_names, shellsafe
 from ..spec.config import Experiment
 from ..node import jobspec
 from ..node.entry import master_port
 from ..spec.typed import ConfigError
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
+class Filtered(str):
+    """Text one of the filters below produced: the only text a template may write (see ``_finalize``)."""
 
 
-def shq(value: Any) -> str:
+def shq(value: Any) -> Filtered:
     """Quote one value for POSIX sh."""
-    return shlex.quote(str(value))
+    return Filtered(shlex.quote(str(value)))
 
 
-def shjoin(values: list[Any]) -> str:
+def shjoin(values: list[Any]) -> Filtered:
     """Quote and join an argv."""
-    return " ".join(shq(v) for v in values)
+    return Filtered(" ".join(shq(v) for v in values))
 
 
-def sbatch_value(value: Any) -> str:
+def sbatch_value(value: Any) -> Filtered:
     """A value for an ``#SBATCH`` line: refused when it holds spaces, quotes, newlines or shell syntax."""
     text = str(value)
-    if not _SBATCH_SAFE.fullmatch(text):
+    if not shellsafe.is_sbatch_safe(text):
         raise ConfigError("#SBATCH", f"{text!r} holds characters an #SBATCH line cannot carry",
-                          "use letters, digits and . , : @ % / + = - _ [ ] only")
-    return text
+                          f"use {shellsafe.SBATCH_CHARS}")
+    return Filtered(text)
 
 
-def envname(value: Any) -> str:
+def envname(value: Any) -> Filtered:
     """An environment variable name, refused unless it is a valid identifier."""
     text = str(value)
-    if not _ENV_NAME.fullmatch(text):
+    if not shellsafe.is_env_name(text):
         raise ConfigError("env", f"{text!r} is not a valid environment variable name", "use [A-Za-z_][A-Za-z0-9_]*")
-    return text
+    return Filtered(text)
+
+
+def comment(value: Any) -> Filtered:
+    """Text for a ``#`` comment: refused when a line break or control character could end the comment."""
+    text = str(value)
+    if shellsafe.has_control(text):
+        raise ConfigError("comment", f"{text[:80]!r} holds a line break or control character", "remove it")
+    return Filtered(text)
+
+
+def shline(value: Any) -> Filtered:
+    """One shell line written as it is (a profile's ``setup``): refused when it holds a line break."""
+    text = str(value)
+    if shellsafe.has_control(text):
+        raise ConfigError("profile.setup", f"{text[:80]!r} holds a line break or control character",
+                          "write one command per list item")
+    return Filtered(text)
+
+
+def envdefault(name: Any, value: Any) -> Filtered:
+    """``NAME=${NAME:-'value'}``: a run.sh variable with its default, the shell's value winning."""
+    key = envname(name)
+    return Filtered(f"{key}=${{{key}:-{shq(value)}}}")
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ ... }}``: numbers as they are, text only from a filter -- nothing reaches a file unfiltered."""
+    if isinstance(value, Filtered) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"template bug: {value!r} reaches a rendered file without a filter (shq, sbatch, comment...)")
 
 
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment every template renders in."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname)
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                             finalize=_finalize)
+    env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname, comment=comment,
+                       shline=shline, envdefault=envdefault)
     return env
 
 

@@ -154,10 +154,10 @@ def test_a_later_segment_is_rendered_with_the_real_id_of_the_one_before() -> Non
 
 
 def test_blocked_submission_creates_nothing(tmp_path: Path) -> None:
-    exp = _exp("profile.gpus_per_node=0", f"profile.output_root={tmp_path}/runs")
+    exp = _exp("training.global_batch_size=3", f"profile.output_root={tmp_path}/runs")
     with pytest.raises(launch.InvalidSubmission) as info:
         launch.submit_run(exp)
-    assert any("GPUs" in str(p) for p in info.value.problems)
+    assert any("global_batch_size" in str(p) for p in info.value.problems)
     assert not (tmp_path / "runs").exists()
 
 
