@@ -9,8 +9,9 @@ import click
 
 from ..spec.sweep import load_sweep
 from ..submit import launch, plan, plan_records
+from ..submit.verdict import verdict
 from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
-    submission_errors
+    report_problems, submission_errors
 
 
 def print_dry_run(dry: plan_records.DryRun) -> None:
@@ -71,7 +72,10 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
         if dry_run:
-            print_dry_run(plan_records.dry_run(request))
+            found = verdict(request)   # the same as validate's
+            report_problems(list(found.problems))
+            if found.dry is not None:
+                print_dry_run(found.dry)
             return
         sub = launch.submit(request)
     print_submission(sub)

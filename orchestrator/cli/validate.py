@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..submit.checks import all_problems
-from ..spec.megatron_args import build
+from ..submit.plan import Request
+from ..submit.verdict import verdict
 from .common import experiment_options, handle_config_errors, load, report_problems
 
 
@@ -15,10 +15,12 @@ from .common import experiment_options, handle_config_errors, load, report_probl
 @handle_config_errors
 def validate(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
              recipes_dir: str | None, no_megatron: bool) -> None:
-    """Check PROFILE + RECIPE (+ overrides) against every rule, and Megatron's parser where importable."""
+    """Check PROFILE + RECIPE (+ overrides) as submit does: every rule, Megatron's parser where importable, and
+    the rendering of every file (the verdict of `submit --dry-run`)."""
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
-    report_problems(all_problems(exp, with_megatron=not no_megatron))
-    for warning in build(exp, "/tmp/check").warnings:
+    found = verdict(Request(exp, overrides, megatron_check=not no_megatron))   # the same as submit --dry-run's
+    report_problems(list(found.problems))
+    for warning in found.dry.plan.warnings if found.dry else []:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"ok: {exp.profile.name} + {exp.recipe.name}: {exp.nodes} nodes x {exp.profile.gpus_per_node} GPUs, "
                f"world size {exp.world_size}")

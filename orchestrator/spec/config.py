@@ -52,7 +52,9 @@ class ClusterProfile:
     segment: int | None = doc(None, "nodes per NVLink domain for #SBATCH --segment (GB200 NVL72)", lo=1, hi=100000)
     max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)", lo=1, hi=100000)
     container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
-    env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster")
+    env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster (no secrets)")
+    env_passthrough: list[str] = doc([], "variables (secrets) every rank copies by name from the submitting shell, "
+                                     "besides WANDB_API_KEY, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, NGC_API_KEY")
     bindpcie_path: str | None = doc(None, "path of NVIDIA mlperf-common bindpcie; empty = built-in NUMA binding")
     megatron_path: str | None = doc(None, "Megatron-LM checkout in the container; empty = bundled training entry")
     megatron_version: str | None = doc(None, "megatron-core version the job runs (e.g. 0.19.2); empty = detect")

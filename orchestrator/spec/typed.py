@@ -13,6 +13,8 @@ import re
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from . import shellsafe
+
 T = TypeVar("T")
 
 
@@ -166,6 +168,9 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
             return float(value)   # a plain float: the text a YAML float remembers is not kept
         raise ConfigError(path, f"expected a number, got {value!r}", "write a number, e.g. 1.0e-4")
     if tp is str:
+        if isinstance(value, str) and shellsafe.has_control(value):
+            raise ConfigError(path, f"{value[:80]!r} holds a line break or control character",
+                              "write it on one line, without control characters")
         if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
             return str(value)   # the loader keeps 0123, 0x1F, 4:00:00 as text: an int here is decimal as written
         written = getattr(value, "text", None) if isinstance(value, float) else None

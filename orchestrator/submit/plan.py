@@ -44,6 +44,8 @@ class Request:
     segment_dependency: str = "afterok"
     preflight: bool = False
     submitted_from: str | None = None
+    megatron_check: bool = True
+    """Run Megatron's own argument check where it is importable (``validate --no-megatron`` turns it off)."""
 
     @property
     def name(self) -> str:
@@ -206,7 +208,7 @@ def prepare(request: Request) -> Request:
         _check_arguments(request)
     request = replace(request, exp=anchored(request.exp))
     if request.sweep is None:
-        check(request.exp)
+        check(request.exp, request.megatron_check)
         return request
     variants = expand(request.exp, request.sweep)
     same_allocation(variants)
@@ -219,7 +221,7 @@ def _check_variant(item: tuple[Variant, Experiment]) -> None:
     """``check`` one sweep variant; its problems name the variant."""
     variant, exp = item
     try:
-        check(exp)
+        check(exp)   # a sweep always runs Megatron's own check
     except InvalidSubmission as exc:
         raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}")
                                  for p in exc.problems]) from None

@@ -132,7 +132,7 @@ def job_env(exp: Experiment) -> dict[str, str]:
         envname(name)
         if secret_names.is_secret(name):
             raise ConfigError(f"env.{name}", "looks like a secret and would be written into rendered files",
-                              f"remove it and export {name} in your shell: it is passed through by name")
+                              f"remove it, export {name} in your shell and list it in profile.env_passthrough")
     return env
 
 
@@ -140,7 +140,7 @@ def job_spec(exp: Experiment, args: megatron_args.MegatronArgs) -> jobspec.JobSp
     """The node entry's argument file (job.json), see docs/ARCHITECTURE.md."""
     return jobspec.JobSpec(
         name=exp.recipe.name, command=tuple(megatron_args.entry_command(exp) + args.argv), env=job_env(exp),
-        env_passthrough=secret_names.PASSTHROUGH, bindpcie=exp.profile.bindpcie_path or None,
+        env_passthrough=secret_names.passthrough(exp.profile.env_passthrough), bindpcie=exp.profile.bindpcie_path or None,
         gpus_per_node=exp.profile.gpus_per_node, megatron_path=exp.profile.megatron_path or None,
         dispatcher_fallback=jobspec.DispatcherFallback())
 
