@@ -112,6 +112,9 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
         kwargs[key] = coerce(hints[key], value, path)
         if (valid := fields[key].metadata.get("valid")) is not None:
             valid.check(kwargs[key], path)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{name}" if where else name, "is missing", f"add {name}")
     return cls(**kwargs)
 
 

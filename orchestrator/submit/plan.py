@@ -18,6 +18,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 
 from ..node import jobspec
@@ -28,6 +29,7 @@ from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, same_allocation
 from ..spec.typed import ConfigError, from_dict
 
+T = TypeVar("T")
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"
 """Placeholder for the id the scheduler gives job n (from 1) of a plan."""
@@ -325,16 +327,31 @@ def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, E
 # ------------------------------------------------------------------------------------------------- again / dry run
 def request_from_record(run_dir: str | Path) -> Request:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
-    old = run_records.load_record(run_dir)
-    exp = Experiment(from_dict(ClusterProfile, old.profile["resolved"], "profile"),
-                     from_dict(Recipe, old.recipe["resolved"], "recipe"))
+    try:
+        old = run_records.load_record(run_dir)
+    except run_records.RunError as exc:
+        raise ConfigError("--from", str(exc), "submit from an intact run directory") from None
+    where = Path(run_dir) / run_records.RECORD
+    exp = Experiment(_recorded(ClusterProfile, old.profile, "profile", where),
+                     _recorded(Recipe, old.recipe, "recipe", where))
     origin = str(Path(run_dir).resolve())
     if old.kind == "array" and old.sweep:
-        return Request(exp, tuple(old.overrides), sweep=from_dict(Sweep, old.sweep, "sweep"), submitted_from=origin)
+        sweep = _recorded(Sweep, {"resolved": old.sweep}, "sweep", where)
+        return Request(exp, tuple(old.overrides), sweep=sweep, submitted_from=origin)
     segments = max(1, len(old.jobs)) if old.kind == "segments" else 1
     dependency = (old.jobs[1].dependency or "afterok").split(":")[0] if segments > 1 else "afterok"
     return Request(exp, tuple(old.overrides), segments=segments, segment_dependency=dependency,
                    preflight=old.kind == "preflight", submitted_from=origin)
+
+
+def _recorded(cls: type[T], section: dict[str, object], name: str, where: Path) -> T:
+    """A recorded profile/recipe/sweep read back through its schema; an error names the record and the field."""
+    try:
+        if "resolved" not in section:
+            raise ConfigError(f"{name}.resolved", "is missing", "submit from an intact run directory")
+        return from_dict(cls, section["resolved"], name)
+    except ConfigError as err:
+        raise ConfigError(f"--from: {where}: {err.setting}", err.problem, err.fix) from None
 
 
 def dry_run_dir(output_root: str, name: str) -> str:

@@ -19,12 +19,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..spec.typed import ConfigError, from_dict
+
 RECORD = "record.json"
 TASK_EXIT = "exit_status"
 TASK_STARTED = "started_at"
 """Written into a local sweep task's directory when that task has ended: its exit status."""
 FORMAT = 1
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+_JOB_ID = re.compile(r"[0-9]{1,20}")
+_TASK_ID = re.compile(r"[0-9]{1,20}_[0-9]{1,9}")
 
 
 class RunError(RuntimeError):
@@ -155,12 +159,32 @@ def load_record(run_dir: str | os.PathLike[str]) -> RunRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RunError(f"{run_dir} is not a run directory (no readable {RECORD})") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not valid JSON: {exc}") from exc
-    data["jobs"] = [JobEntry(**j) for j in data.get("jobs", [])]
-    data["tasks"] = [TaskEntry(**t) for t in data.get("tasks", [])]
-    known = set(RunRecord.__dataclass_fields__)
-    return RunRecord(**{k: v for k, v in data.items() if k in known})
+    return parse_record(data, path)
+
+
+def parse_record(data: Any, path: Path) -> RunRecord:
+    """A record read through its schema (``RunRecord``'s field types): one line naming the file and the field.
+    Keys this version does not know are ignored (a newer toolkit may add some)."""
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the top level is not a JSON object (a damaged or foreign record.json)")
+    known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    try:
+        record = from_dict(RunRecord, known, "record")
+    except ConfigError as err:
+        raise RunError(f"{path}: {err.setting}: {err.problem} (a damaged or edited record.json; restore it)") from None
+    for field_name, value, allowed in (("record.backend", record.backend, ("slurm", "local")),
+                                       ("record.kind", record.kind, ("single", "segments", "array", "preflight"))):
+        if value not in allowed:
+            raise RunError(f"{path}: {field_name}: {value[:40]!r} is not one of {', '.join(allowed)} (a damaged or "
+                           "edited record.json)")
+    ids = [(f"record.jobs[{i}].job_id", j.job_id, _JOB_ID) for i, j in enumerate(record.jobs)]
+    ids += [(f"record.tasks[{i}].job_id", t.job_id, _TASK_ID) for i, t in enumerate(record.tasks)]
+    for field_name, value, pattern in ids:
+        if value and not pattern.fullmatch(value):
+            raise RunError(f"{path}: {field_name}: {value[:40]!r} is not a job id (a damaged or edited record.json)")
+    return record
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:

@@ -263,7 +263,7 @@ def test_a_local_sweep_gets_the_gpus_and_time_its_sweep_sets(cli: CliRunner, tmp
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     seen: dict[str, object] = {}
 
-    def submit_tasks(self: local.ScriptLocalExecutor, tasks: list[tuple[str, str, str]]) -> object:
+    def submit_tasks(self: local.ScriptLocalExecutor, tasks: list[tuple[str, str, str]], run_dir: Path) -> object:
         seen.update(self.parameters, tasks=len(tasks))
         return type("Job", (), {"job_id": "4242"})()
     monkeypatch.setattr(local.ScriptLocalExecutor, "submit_tasks", submit_tasks)
