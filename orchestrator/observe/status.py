@@ -106,7 +106,11 @@ def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
     if not logs:
         return row
     row.log = str(logs[-1])
-    row.progress = progress(logs[-1])
+    try:
+        row.progress = progress(logs[-1])
+    except OSError as exc:
+        row.error = f"cannot read {logs[-1].name}: {exc.strerror or exc}"
+        return row
     if failed:
         try:
             attempt = last_attempt(logs[-1].read_text(errors="replace"))

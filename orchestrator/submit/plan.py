@@ -15,6 +15,7 @@ edited as text. The plan is made once, for the run directory the submission will
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -194,6 +195,18 @@ def anchored(exp: Experiment) -> Experiment:
     return Experiment(replace(exp.profile, output_root=root), exp.recipe)
 
 
+def writable_root(root: Path) -> None:
+    """Refuse an output root that is a file, or under which this user cannot create a directory."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = "set profile.output_root (or OUTPUT_DIR) to a directory you can write"
+    if not existing.is_dir():
+        raise ConfigError("profile.output_root", f"{existing} is a file, not a directory", fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("profile.output_root", f"{existing} is not writable by you", fix)
+
+
 def _check_arguments(request: Request) -> None:
     if request.segments < 1:
         raise ConfigError("--segments", f"{request.segments} is not a positive number", "use 1 or more")
@@ -209,6 +222,7 @@ def prepare(request: Request) -> Request:
     if request.sweep is None:
         _check_arguments(request)
     request = replace(request, exp=anchored(request.exp))
+    writable_root(Path(request.exp.profile.output_root))
     if request.sweep is None:
         check(request.exp, request.megatron_check)
         return request

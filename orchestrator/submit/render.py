@@ -111,18 +111,25 @@ class Rendered:
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the files into a new or empty directory (never over existing files)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError("--out", f"{out_dir} is a file, not a directory", "choose a new directory")
         clashes = [name for name in self.files if (out_dir / name).exists()]
         if clashes:
             raise ConfigError("--out", f"{out_dir} already holds {', '.join(clashes)}", "choose a new directory")
-        paths = []
-        for name, text in self.files.items():
-            path = out_dir / name
-            path.write_text(text)
-            if name.endswith(".sh"):
-                path.chmod(0o755)
-            paths.append(path)
-        return paths
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            return [self._write_one(out_dir / name, text) for name, text in self.files.items()]
+        except OSError as exc:
+            raise ConfigError("--out", f"cannot write into {out_dir} ({exc.strerror or exc})",
+                              "choose a writable new directory") from None
+
+    @staticmethod
+    def _write_one(path: Path, text: str) -> Path:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        if path.name.endswith(".sh"):
+            path.chmod(0o755)
+        return path
 
 
 def job_env(exp: Experiment) -> dict[str, str]:

@@ -105,11 +105,15 @@ def fresh_run_dir(root: str | os.PathLike[str], name: str) -> Path:
 
 def claim(path: Path) -> Path:
     """Create the run directory (and its logs/); refuses one that exists (a run directory is never reused)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()
     except FileExistsError as exc:
+        if not path.parent.is_dir():
+            raise RunError(f"cannot create {path}: {path.parent} is not a directory") from exc
         raise RunError(f"run directory {path} appeared meanwhile: submit again") from exc
+    except OSError as exc:
+        raise RunError(f"cannot create {path} ({exc.strerror or exc})") from exc
     (path / "logs").mkdir()
     return path
 
