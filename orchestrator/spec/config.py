@@ -199,7 +199,9 @@ class Experiment:
 def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) -> list[Path]:
     """Directories searched for profiles/recipes: --*-dir, then the environment variable, then built-ins."""
     variable = PROFILES_ENV if kind == "profiles" else RECIPES_ENV
-    given = ((f"--{kind}-dir", extra), (f"${variable}", os.environ.get(variable)))
+    env = os.environ.get(variable)
+    given = ((f"${variable}" if extra is not None and str(extra) == env else f"--{kind}-dir", extra),
+             (f"${variable}", env))
     dirs = [_existing_dir(flag, Path(d)) for flag, d in given if d]
     dirs.append(resources.profiles_dir() if kind == "profiles" else resources.recipes_dir())
     return dirs
