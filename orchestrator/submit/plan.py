@@ -344,7 +344,8 @@ def request_from_record(run_dir: str | Path) -> Request:
     try:
         old = run_records.load_record(run_dir)
     except run_records.RunError as exc:
-        raise ConfigError("--from", str(exc), "submit from an intact run directory") from None
+        fix = exc.fix if isinstance(exc, run_records.RecordError) else "submit from an intact run directory"
+        raise ConfigError("--from", str(exc), fix) from None
     where = Path(run_dir) / run_records.RECORD
     exp = Experiment(_recorded(ClusterProfile, old.profile, "profile", where),
                      _recorded(Recipe, old.recipe, "recipe", where))

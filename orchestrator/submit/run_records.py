@@ -35,6 +35,12 @@ class RunError(RuntimeError):
     """A run directory or record is missing, unreadable or would be overwritten."""
 
 
+class RecordError(RunError):
+    """A ``record.json`` that does not match its schema (damaged or edited); ``str(err)`` names file and field."""
+
+    fix = "restore record.json, or submit the run again"
+
+
 @dataclass
 class JobEntry:
     """One scheduler job of a run (a single job, one segment, or one array chunk)."""
@@ -164,7 +170,7 @@ def load_record(run_dir: str | os.PathLike[str]) -> RunRecord:
     except OSError as exc:
         raise RunError(f"{run_dir} is not a run directory (no readable {RECORD})") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from exc
+        raise RecordError(f"{path} is not valid JSON: {exc}") from exc
     return parse_record(data, path)
 
 
@@ -172,22 +178,21 @@ def parse_record(data: Any, path: Path) -> RunRecord:
     """A record read through its schema (``RunRecord``'s field types): one line naming the file and the field.
     Keys this version does not know are ignored (a newer toolkit may add some)."""
     if not isinstance(data, dict):
-        raise RunError(f"{path}: the top level is not a JSON object (a damaged or foreign record.json)")
+        raise RecordError(f"{path}: the top level is not a JSON object")
     known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
     try:
         record = from_dict(RunRecord, known, "record")
     except ConfigError as err:
-        raise RunError(f"{path}: {err.setting}: {err.problem} (a damaged or edited record.json; restore it)") from None
+        raise RecordError(f"{path}: {err.setting}: {err.problem}") from None
     for field_name, value, allowed in (("record.backend", record.backend, ("slurm", "local")),
                                        ("record.kind", record.kind, ("single", "segments", "array", "preflight"))):
         if value not in allowed:
-            raise RunError(f"{path}: {field_name}: {value[:40]!r} is not one of {', '.join(allowed)} (a damaged or "
-                           "edited record.json)")
+            raise RecordError(f"{path}: {field_name}: {value[:40]!r} is not one of {', '.join(allowed)}")
     ids = [(f"record.jobs[{i}].job_id", j.job_id, _JOB_ID) for i, j in enumerate(record.jobs)]
     ids += [(f"record.tasks[{i}].job_id", t.job_id, _TASK_ID) for i, t in enumerate(record.tasks)]
     for field_name, value, pattern in ids:
         if value and not pattern.fullmatch(value):
-            raise RunError(f"{path}: {field_name}: {value[:40]!r} is not a job id (a damaged or edited record.json)")
+            raise RecordError(f"{path}: {field_name}: {value[:40]!r} is not a job id")
     return record
 
 
