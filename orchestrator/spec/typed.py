@@ -13,7 +13,7 @@ import re
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from . import shellsafe
+from . import secret_names, shellsafe
 
 T = TypeVar("T")
 
@@ -136,10 +136,21 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a mapping, got {_kind(value)}", "write key: value pairs")
         _, val_tp = get_args(tp)
-        return {str(k): coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): _coerce_entry(val_tp, str(k), v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)  # type: ignore[arg-type]  # is_dataclass narrows tp to an instance type
     return _coerce_scalar(tp, value, path)
+
+
+def _coerce_entry(tp: Any, key: str, value: Any, path: str) -> Any:
+    """One value of a mapping; when its key looks like a secret's, an error does not show the value."""
+    try:
+        return coerce(tp, value, path)
+    except ConfigError as err:
+        if not secret_names.is_secret(key):
+            raise
+        raise ConfigError(err.setting, "has a value of the wrong kind (not shown: the name looks like a secret's)",
+                          f"remove it, export {key} in your shell and list it in profile.env_passthrough") from None
 
 
 def _coerce_union(tp: Any, value: Any, path: str) -> Any:
