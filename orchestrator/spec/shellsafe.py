@@ -11,7 +11,7 @@ import re
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SBATCH_SAFE = re.compile(r"[A-Za-z0-9_.,:@%/+=\-\[\]]+")
 SBATCH_CHARS = "letters, digits and . , : @ % / + = - _ [ ] only"
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029\ud800-\udfff]")
 
 
 def is_env_name(text: str) -> bool:
@@ -25,5 +25,6 @@ def is_sbatch_safe(text: str) -> bool:
 
 
 def has_control(text: str) -> bool:
-    """Whether text holds a line break or another control character (a tab is allowed)."""
+    """Whether text holds a line break, another control character (a tab is allowed) or a lone surrogate (which no
+    file can hold: YAML's ``"\\ud800"`` makes one)."""
     return _CONTROL.search(text) is not None

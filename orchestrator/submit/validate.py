@@ -13,6 +13,7 @@ from ..spec import layout as layout_mod
 from ..spec import secret_names, shellsafe
 from ..spec.config import Experiment
 from ..spec.megatron_args import SLURM_TIME_FIX, time_limit_minutes
+from ..spec.versions import parse_version
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
 
@@ -87,6 +88,12 @@ def rule_rendered_values(exp: Experiment) -> list[Problem]:
                 out.append(Problem(f"{source}.{name}", "looks like a secret: its value would be written into "
                                    "sbatch.sh, job.json and record.json", f"remove it, export {name} in your "
                                    "shell and list it in profile.env_passthrough (passed by name only)"))
+    if exp.profile.megatron_version:
+        try:
+            parse_version(exp.profile.megatron_version)
+        except ValueError as err:
+            out.append(Problem("profile.megatron_version", str(err), "write a version such as 0.19.2, or leave it "
+                               "empty to detect it"))
     for name in exp.profile.env_passthrough:
         if not shellsafe.is_env_name(name):
             out.append(Problem("profile.env_passthrough", f"{name!r} is not a valid environment variable name",
