@@ -87,10 +87,8 @@ def first_task_exit(text: str) -> int | None:
 
 
 def progress(log: Path) -> str:
-    try:
-        summary = logparse.parse_file(log)
-    except OSError:
-        return ""
+    """``iteration/train_iters`` of the log's last record ('' before the first); OSError when it cannot be read."""
+    summary = logparse.parse_file(log)
     if not summary.records:
         return ""
     last = summary.records[-1]
