@@ -144,3 +144,36 @@ def test_a_name_is_refused_in_every_rendered_file_path_not_just_one() -> None:
     with pytest.raises(TypeError, match="without a filter"):
         template.render(name="x\ntouch pwned")
     assert environment().from_string("# {{ name | comment }}\n").render(name="ok") == "# ok\n"
+
+
+def test_cancel_says_a_job_had_already_ended_instead_of_claiming_it_cancelled(cli: CliRunner, tmp_path: Path) -> None:
+    run = tmp_path / "r1"
+    (run / "logs").mkdir(parents=True)
+    record = {"run_id": "r1", "kind": "single", "backend": "local", "profile": {}, "recipe": {}, "overrides": [],
+              "command": [], "env": {}, "versions": {}, "files": [],
+              "jobs": [{"job_id": "999999999", "role": "run", "script": "launch_local.sh"}]}
+    (run / "record.json").write_text(json.dumps(record))
+    out = cli.invoke(main, ["cancel", str(run)])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == "999999999 (r1) had already ended (CANCELLED): nothing to cancel\n"
+    (run / ".submitit").mkdir()
+    (run / ".submitit" / "999999999_exit.json").write_text('{"exit_code": 0}\n')
+    assert "had already ended (COMPLETED)" in cli.invoke(main, ["cancel", str(run)]).stdout
+
+
+def test_every_numeric_setting_has_a_documented_range() -> None:
+    """One place (the field's metadata) holds each numeric field's valid range, and its doc shows it."""
+    import dataclasses
+    from typing import get_type_hints
+
+    from orchestrator.spec import config, sweep
+    from orchestrator.spec.typed import field_doc, valid_of
+    classes = (config.ClusterProfile, config.ContainerConfig, config.ModelConfig, config.ParallelConfig,
+               config.TrainingConfig, config.Switches, config.Recipe, sweep.Sweep, sweep.Variant)
+    numeric = {int, float, int | None, float | None}
+    missing = [f"{cls.__name__}.{f.name}" for cls in classes for f in dataclasses.fields(cls)
+               if get_type_hints(cls)[f.name] in numeric and (valid_of(cls, f.name) is None
+                                                              or "(valid: " not in field_doc(cls, f.name))]
+    assert missing == []
+    assert sum(get_type_hints(c)[f.name] in numeric for c in classes for f in dataclasses.fields(c)) >= 45
+    assert field_doc(config.ClusterProfile, "nodes").endswith("(valid: 1 to 100000)")
