@@ -179,7 +179,11 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(path, f"expected an integer, got {value!r}", "write a whole number, e.g. 8")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)   # a plain float: the text a YAML float remembers is not kept
+            try:
+                return float(value)   # a plain float: the text a YAML float remembers is not kept
+            except OverflowError:
+                raise ConfigError(path, f"{str(value)[:20]}... is too large for a number",
+                                  "write a number within range") from None
         raise ConfigError(path, f"expected a number, got {value!r}", "write a number, e.g. 1.0e-4")
     if tp is str:
         if isinstance(value, str) and shellsafe.has_control(value):

@@ -51,9 +51,16 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
 TextLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
+class TooDeep(yaml.YAMLError):
+    """YAML nested deeper than Python's recursion allows (``[[[[...]]]]``)."""
+
+
 def loads(text: str) -> Any:
-    """Parse YAML text with ``TextLoader``."""
-    return yaml.load(text, Loader=TextLoader)   # noqa: S506  # TextLoader is a SafeLoader
+    """Parse YAML text with ``TextLoader``; nesting too deep to parse is a YAMLError (TooDeep)."""
+    try:
+        return yaml.load(text, Loader=TextLoader)   # noqa: S506  # TextLoader is a SafeLoader
+    except RecursionError:
+        raise TooDeep("nested too deeply") from None
 
 
 def read_text(path: Path, what: str = "file") -> str:
@@ -97,5 +104,7 @@ def parse_value(raw: str) -> Any:
         return ""
     try:
         return loads(raw)
+    except TooDeep:
+        raise ConfigError("--set", f"{raw[:40]!r}... is nested too deeply", "write a plain value") from None
     except yaml.YAMLError:
         return raw

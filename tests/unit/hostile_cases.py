@@ -187,6 +187,7 @@ CASES: list[Case] = [
     sets(5, "nodes-10-to-30", "profile.nodes", "profile.nodes=1000000000000000000000000000000"),
     sets(5, "layout-repeat-huge", "parallel.pipeline_layout", 'parallel.pipeline_layout="t*1000000000000"',
          "switches.flexible_pp_layout=true"),
+    sets(5, "lr-too-large-for-a-float", "recipe.training.lr", "training.lr=1" + "0" * 400),
     sets(5, "seed-negative", "recipe.training.seed", "training.seed=-1"),
     sets(5, "exit-margin-negative", "recipe.training.exit_margin_minutes", "training.exit_margin_minutes=-5"),
     sets(5, "manual-gc-interval-zero", "recipe.switches.manual_gc_interval", "switches.manual_gc_interval=0"),
@@ -241,4 +242,6 @@ CASES: list[Case] = [
     sets(8, "output-root-is-file", "profile.output_root", "profile.output_root={tmp}/f", files={"f": "x"}),
     sets(8, "output-root-under-file", "profile.output_root", "profile.output_root={tmp}/g/runs", files={"g": "x"}),
     sets(8, "set-without-equals", "--set", "parallel.tp"),
+    sets(8, "set-nested-too-deeply", "--set", "parallel.tp=" + "[" * 3000 + "]" * 3000),
+    with_profile(8, "profile-nested-too-deeply", "p.yaml", "a: " + "[" * 5000 + "]" * 5000),
 ]
