@@ -29,6 +29,7 @@ class ConfigError(ValueError):
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """Names (profile, recipe, sweep, variant) reach file names, comments and Slurm job names: a safe set only."""
 
+
 @dataclasses.dataclass(frozen=True)
 class Valid:
     """The valid values of a field, checked by ``from_dict`` (every load, ``--set`` and record goes through it)."""
