@@ -28,11 +28,23 @@ def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:
 @click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
 def cancel(run: str | None, root: Path | None, job: str | None, task: str | None, requeue: bool) -> None:
     """Cancel every job of RUN (a directory or run id; default the newest run)."""
-    _run_dir, record, job = select_job("cancel", run, root, job, task)
+    run_dir, record, job = select_job("cancel", run, root, job, task)
+    back = backends.backend(record.backend)
+    try:
+        states = back.states([(run_dir, record)])
+    except SlurmError as exc:
+        fail(f"cancel: {exc}", EXIT_FAILED)
     for target in _targets(record, job):
+        state = states.get((run_dir, target))
+        if state is not None and state.terminal and not requeue:
+            click.echo(f"{target} ({record.run_id}) had already ended ({state.state}): nothing to cancel")
+            continue
+        if state is not None and state.source == "none":
+            click.echo(f"{target} ({record.run_id}) is not known to the scheduler: nothing to cancel")
+            continue
         base, _, task = target.partition("_")
         try:
-            backends.backend(record.backend).cancel(base, int(task) if task else None, requeue)
+            back.cancel(base, int(task) if task else None, requeue)
         except LaunchError as exc:
             fail(f"--requeue: {exc}")
         except SlurmError as exc:

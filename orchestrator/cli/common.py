@@ -94,8 +94,16 @@ def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
         run_dir = run_records.resolve_run(run, root or status.default_root())
         record = run_records.load_record(run_dir)
         return run_dir, record, run_records.task_job_id(record, task) if task is not None else job
+    except run_records.RecordError as exc:
+        fail(f"{verb}: {exc} (fix: {exc.fix})")
     except run_records.RunError as exc:
-        fail(f"{verb}: {exc} (fix: pass a run directory or --root)")
+        fail(run_error(verb, exc))
+
+
+def run_error(verb: str, exc: run_records.RunError) -> str:
+    """One line for a run directory that cannot be used: a damaged record names its file, field and fix."""
+    fix = exc.fix if isinstance(exc, run_records.RecordError) else "pass a run directory or --root"
+    return f"{verb}: {exc} (fix: {fix})"
 
 
 # ------------------------------------------------------------------------------------------------- output

@@ -16,7 +16,10 @@ def _select(run_dir: Path, job: str | None) -> list[Path]:
 
 
 def _tail(path: Path, lines: int | None) -> str:
-    text = path.read_text(errors="replace")
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        fail(f"logs: {path} cannot be read ({exc.strerror or exc}) (fix: check its permissions)", 1)
     return text if lines is None else "\n".join(text.splitlines()[-lines:]) + "\n"
 
 

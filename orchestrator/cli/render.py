@@ -40,5 +40,11 @@ def render(profile: str, recipe: str | None, overrides: tuple[str, ...], profile
 def _write_new(path: Path, text: str) -> None:
     if path.exists():
         fail(f"--run-sh: {path} exists and would be overwritten (fix: choose a new file name)")
-    path.write_text(text)
-    path.chmod(0o755)
+    if not path.parent.is_dir():
+        fail(f"--run-sh: {path.parent} is not an existing directory (fix: create it or choose another path)")
+    try:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        path.chmod(0o755)
+    except OSError as exc:
+        fail(f"--run-sh: cannot write {path} ({exc.strerror or exc}) (fix: choose a writable directory)")

@@ -9,7 +9,7 @@ import click
 from ..submit import run_records
 from ..submit.backends import slurm
 from ..observe import status
-from .common import EXIT_FAILED, fail
+from .common import EXIT_FAILED, fail, run_error
 
 
 def run_dirs(selected: tuple[str, ...], root: Path, show_all: bool) -> list[Path]:
@@ -42,7 +42,7 @@ def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: 
         else:
             rows = status.collect(dirs)
     except run_records.RunError as exc:
-        fail(f"status: {exc} (fix: pass a run directory or --root)")
+        fail(run_error("status", exc))
     except slurm.SlurmError as exc:
         fail(f"status: {exc}", EXIT_FAILED)
     if as_json:

@@ -12,6 +12,7 @@ from ..spec.sweep import expand, load_sweep
 from ..submit import launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
+from ..submit.verdict import verdict
 from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
     report_problems, submission_errors
 
@@ -84,10 +85,13 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
     with submission_errors():
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
-        memory_guard(request, strict_memory)
         if dry_run:
-            print_dry_run(plan_records.dry_run(request))
+            found = verdict(request)   # the same as validate's
+            report_problems(memory_as_error(list(found.problems)) if strict_memory else list(found.problems))
+            if found.dry is not None:
+                print_dry_run(found.dry)
             return
+        memory_guard(request, strict_memory)
         sub = launch.submit(request)
     print_submission(sub)
     if follow:

@@ -90,10 +90,8 @@ def first_task_exit(text: str) -> int | None:
 
 
 def progress(log: Path) -> str:
-    try:
-        summary = logparse.parse_file(log)
-    except OSError:
-        return ""
+    """``iteration/train_iters`` of the log's last record ('' before the first); OSError when it cannot be read."""
+    summary = logparse.parse_file(log)
     if not summary.records:
         return ""
     last = summary.records[-1]
@@ -109,7 +107,11 @@ def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
     if not logs:
         return row
     row.log = str(logs[-1])
-    row.progress = progress(logs[-1])
+    try:
+        row.progress = progress(logs[-1])
+    except OSError as exc:
+        row.error = f"cannot read {logs[-1].name}: {exc.strerror or exc}"
+        return row
     if failed:
         try:
             attempt = last_attempt(logs[-1].read_text(errors="replace"))

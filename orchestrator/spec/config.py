@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from . import package_data
+from .yamltext import load_yaml, parse_value
 from .schema import ConfigError, doc, from_dict, merge, nested, set_path, to_dict
 
 PROFILES_ENV = "ORCHESTRATOR_PROFILES_DIR"
@@ -35,27 +34,29 @@ class ContainerConfig:
 class ClusterProfile:
     """One cluster: where and how jobs run, and the environment its network needs."""
 
-    name: str = doc("", "profile name (the YAML file's stem)")
+    name: str = doc("", "profile name (the YAML file's stem)", name=True)
     description: str = doc("", "one line shown by `orchestrator profiles`")
     scheduler: Literal["slurm", "local"] = doc("slurm", "slurm submits with sbatch; local runs processes here")
     account: str | None = doc(None, "Slurm account (#SBATCH --account)")
     partition: str | None = doc(None, "Slurm partition (#SBATCH --partition)")
     qos: str | None = doc(None, "Slurm QoS (#SBATCH --qos)")
     reservation: str | None = doc(None, "Slurm reservation (#SBATCH --reservation)")
-    nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)")
-    gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU")
+    nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)", lo=1, hi=100000)
+    gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU", lo=1, hi=64)
     gpu: str | None = doc(None, "GPU type for `estimate`/`plan` and the memory guard rail: h100, h200, b200, gb200, "
                           "a100 (empty = unknown: no memory check)")
     gpu_request: Literal["gpus-per-node", "gres", "none"] = doc(
         "gpus-per-node", "how GPUs are requested: --gpus-per-node=N, --gres=gpu:N, or not at all")
-    cpus_per_task: int | None = doc(None, "CPUs per rank (#SBATCH --cpus-per-task)")
+    cpus_per_task: int | None = doc(None, "CPUs per rank (#SBATCH --cpus-per-task)", lo=1, hi=4096)
     mem: str | None = doc("0", "memory per node (#SBATCH --mem; '0' = all of it)")
     time_limit: str = doc("04:00:00", "wall-clock limit per job or segment, HH:MM:SS or D-HH:MM:SS")
     exclusive: bool = doc(True, "request whole nodes (#SBATCH --exclusive)")
-    segment: int | None = doc(None, "nodes per NVLink domain for #SBATCH --segment (GB200 NVL72)")
-    max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)")
+    segment: int | None = doc(None, "nodes per NVLink domain for #SBATCH --segment (GB200 NVL72)", lo=1, hi=100000)
+    max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)", lo=1, hi=100000)
     container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
-    env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster")
+    env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster (no secrets)")
+    env_passthrough: list[str] = doc([], "variables (secrets) every rank copies by name from the submitting shell, "
+                                     "besides WANDB_API_KEY, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, NGC_API_KEY")
     bindpcie_path: str | None = doc(None, "path of NVIDIA mlperf-common bindpcie; empty = built-in NUMA binding")
     megatron_path: str | None = doc(None, "Megatron-LM checkout in the container; empty = bundled training entry")
     megatron_version: str | None = doc(None, "megatron-core version the job runs (e.g. 0.19.2); empty = detect")
@@ -70,46 +71,46 @@ class ClusterProfile:
 class ModelConfig:
     """The network's shape (DeepSeek-V3 by default)."""
 
-    num_layers: int = doc(61, "transformer layers (without MTP)")
-    first_k_dense: int = doc(3, "leading dense layers before the MoE layers")
-    hidden_size: int = doc(7168, "model width")
-    ffn_hidden_size: int = doc(18432, "dense MLP width")
-    num_attention_heads: int = doc(128, "attention heads")
-    q_lora_rank: int | None = doc(1536, "MLA query low-rank dimension")
-    kv_lora_rank: int = doc(512, "MLA key/value low-rank dimension")
-    qk_head_dim: int = doc(128, "MLA query/key head dimension without RoPE")
-    qk_pos_emb_head_dim: int = doc(64, "MLA RoPE part of the query/key head")
-    v_head_dim: int = doc(128, "MLA value head dimension")
-    num_experts: int = doc(256, "routed experts per MoE layer")
-    moe_router_topk: int = doc(8, "experts each token is routed to")
-    moe_router_num_groups: int = doc(8, "expert groups for group-limited routing")
-    moe_router_group_topk: int = doc(4, "groups each token may use")
-    moe_ffn_hidden_size: int = doc(2048, "width of one routed expert")
-    moe_shared_expert_intermediate_size: int = doc(2048, "width of the shared expert(s)")
+    num_layers: int = doc(61, "transformer layers (without MTP)", lo=1, hi=10000)
+    first_k_dense: int = doc(3, "leading dense layers before the MoE layers", lo=0, hi=10000)
+    hidden_size: int = doc(7168, "model width", lo=1, hi=1000000)
+    ffn_hidden_size: int = doc(18432, "dense MLP width", lo=1, hi=10000000)
+    num_attention_heads: int = doc(128, "attention heads", lo=1, hi=100000)
+    q_lora_rank: int | None = doc(1536, "MLA query low-rank dimension", lo=1, hi=1000000)
+    kv_lora_rank: int = doc(512, "MLA key/value low-rank dimension", lo=1, hi=1000000)
+    qk_head_dim: int = doc(128, "MLA query/key head dimension without RoPE", lo=1, hi=100000)
+    qk_pos_emb_head_dim: int = doc(64, "MLA RoPE part of the query/key head", lo=1, hi=100000)
+    v_head_dim: int = doc(128, "MLA value head dimension", lo=1, hi=100000)
+    num_experts: int = doc(256, "routed experts per MoE layer", lo=1, hi=100000)
+    moe_router_topk: int = doc(8, "experts each token is routed to", lo=1, hi=100000)
+    moe_router_num_groups: int = doc(8, "expert groups for group-limited routing", lo=1, hi=100000)
+    moe_router_group_topk: int = doc(4, "groups each token may use", lo=1, hi=100000)
+    moe_ffn_hidden_size: int = doc(2048, "width of one routed expert", lo=1, hi=10000000)
+    moe_shared_expert_intermediate_size: int = doc(2048, "width of the shared expert(s)", lo=0, hi=10000000)
     moe_router_score_function: Literal["sigmoid", "softmax"] = doc("sigmoid", "router score function")
     moe_router_enable_expert_bias: bool = doc(True, "aux-loss-free balancing with a per-expert bias")
-    moe_router_topk_scaling_factor: float = doc(2.5, "scale applied to the top-k routing weights")
-    moe_aux_loss_coeff: float = doc(1.0e-4, "sequence-level auxiliary loss coefficient")
-    vocab_size: int = doc(129280, "vocabulary size")
-    seq_length: int = doc(4096, "training sequence length")
-    mtp_num_layers: int = doc(1, "multi-token-prediction layers (used when switches.mtp is on)")
-    mtp_loss_scaling_factor: float = doc(0.1, "weight of the MTP loss")
-    rotary_scaling_factor: float = doc(40.0, "YaRN RoPE scaling factor of MLA (--rotary-scaling-factor)")
-    mscale: float = doc(1.0, "YaRN mscale of MLA (--mscale)")
-    mscale_all_dim: float = doc(1.0, "YaRN mscale over all dimensions of MLA (--mscale-all-dim)")
-    init_method_std: float = doc(0.02, "standard deviation of the weight initialisation (--init-method-std)")
+    moe_router_topk_scaling_factor: float = doc(2.5, "scale applied to the top-k routing weights", lo=0, hi=1000)
+    moe_aux_loss_coeff: float = doc(1.0e-4, "sequence-level auxiliary loss coefficient", lo=0, hi=1000)
+    vocab_size: int = doc(129280, "vocabulary size", lo=1, hi=100000000)
+    seq_length: int = doc(4096, "training sequence length", lo=1, hi=10000000)
+    mtp_num_layers: int = doc(1, "multi-token-prediction layers (used when switches.mtp is on)", lo=1, hi=100)
+    mtp_loss_scaling_factor: float = doc(0.1, "weight of the MTP loss", lo=0, hi=1000)
+    rotary_scaling_factor: float = doc(40.0, "YaRN RoPE scaling factor of MLA (--rotary-scaling-factor)", lo=0, hi=100000)
+    mscale: float = doc(1.0, "YaRN mscale of MLA (--mscale)", lo=0, hi=1000)
+    mscale_all_dim: float = doc(1.0, "YaRN mscale over all dimensions of MLA (--mscale-all-dim)", lo=0, hi=1000)
+    init_method_std: float = doc(0.02, "standard deviation of the weight initialisation (--init-method-std)", lo=0, hi=10)
 
 
 @dataclass
 class ParallelConfig:
     """How the model is split over GPUs."""
 
-    tp: int = doc(2, "tensor-parallel size")
-    pp: int = doc(8, "pipeline-parallel size")
-    vpp: int = doc(4, "virtual pipeline stages per pipeline rank (1 = none)")
-    cp: int = doc(1, "context-parallel size")
-    ep: int = doc(64, "expert-parallel size")
-    etp: int = doc(1, "expert tensor-parallel size")
+    tp: int = doc(2, "tensor-parallel size", lo=1, hi=100000)
+    pp: int = doc(8, "pipeline-parallel size", lo=1, hi=100000)
+    vpp: int = doc(4, "virtual pipeline stages per pipeline rank (1 = none)", lo=1, hi=100000)
+    cp: int = doc(1, "context-parallel size", lo=1, hi=100000)
+    ep: int = doc(64, "expert-parallel size", lo=1, hi=100000)
+    etp: int = doc(1, "expert tensor-parallel size", lo=1, hi=100000)
     pipeline_layout: str | None = doc("Et|(tt|)*30mL", "flexible PP layout (E embedding, t layer, m MTP, L loss), in "
                                       "force when given; empty = an even split of the layers")
     sequence_parallel: bool = doc(True, "sequence parallelism with TP > 1")
@@ -123,29 +124,29 @@ class ParallelConfig:
 class TrainingConfig:
     """Batch, schedule, data and output."""
 
-    micro_batch_size: int = doc(1, "sequences per micro-batch")
-    global_batch_size: int = doc(8192, "sequences per optimizer step")
-    train_iters: int = doc(500, "optimizer steps")
-    lr: float = doc(1.0e-4, "peak learning rate")
-    min_lr: float = doc(1.0e-5, "final learning rate")
-    lr_warmup_iters: int = doc(0, "warm-up steps")
-    lr_warmup_init: float = doc(0.0, "learning rate at the start of the warm-up")
-    adam_beta1: float = doc(0.9, "Adam beta1")
-    adam_beta2: float = doc(0.95, "Adam beta2 (DeepSeek-V3: 0.95; Megatron's default is 0.999)")
-    weight_decay: float = doc(0.1, "weight decay")
-    clip_grad: float = doc(1.0, "gradient clipping norm")
-    seed: int = doc(1234, "random seed")
+    micro_batch_size: int = doc(1, "sequences per micro-batch", lo=1, hi=1000000)
+    global_batch_size: int = doc(8192, "sequences per optimizer step", lo=1, hi=1000000000)
+    train_iters: int = doc(500, "optimizer steps", lo=1, hi=1000000000000)
+    lr: float = doc(1.0e-4, "peak learning rate", lo=0, hi=10)
+    min_lr: float = doc(1.0e-5, "final learning rate", lo=0, hi=10)
+    lr_warmup_iters: int = doc(0, "warm-up steps", lo=0, hi=1000000000000)
+    weight_decay: float = doc(0.1, "weight decay", lo=0, hi=100)
+    clip_grad: float = doc(1.0, "gradient clipping norm", lo=0, hi=1000000)
+    seed: int = doc(1234, "random seed", lo=0, hi=2147483647)
     data_path: list[str] = doc([], "Megatron indexed-dataset prefixes (with weights); empty = mock data")
     tokenizer_type: str = doc("NullTokenizer", "Megatron tokenizer type (HuggingFaceTokenizer for a real one)")
     tokenizer_model: str | None = doc(None, "tokenizer path or HF name for HuggingFaceTokenizer")
-    num_workers: int = doc(2, "data-loader worker processes per rank")
-    distributed_timeout_minutes: int = doc(10, "timeout of torch.distributed collectives, in minutes")
-    log_interval: int = doc(1, "iterations between log lines")
-    eval_interval: int = doc(1000000, "iterations between evaluations")
-    eval_iters: int = doc(0, "evaluation iterations")
-    save_interval: int | None = doc(None, "iterations between checkpoints (segments need one)")
+    log_interval: int = doc(1, "iterations between log lines", lo=1, hi=1000000000000)
+    eval_interval: int = doc(1000000, "iterations between evaluations", lo=1, hi=1000000000000)
+    eval_iters: int = doc(0, "evaluation iterations", lo=0, hi=1000000000000)
+    save_interval: int | None = doc(None, "iterations between checkpoints (segments need one)", lo=1, hi=1000000000000)
+    lr_warmup_init: float = doc(0.0, "learning rate at the start of the warm-up", lo=0, hi=10)
+    adam_beta1: float = doc(0.9, "Adam beta1", lo=0, hi=1)
+    adam_beta2: float = doc(0.95, "Adam beta2 (DeepSeek-V3: 0.95; Megatron's default is 0.999)", lo=0, hi=1)
+    num_workers: int = doc(2, "data-loader worker processes per rank", lo=0, hi=1024)
+    distributed_timeout_minutes: int = doc(10, "timeout of torch.distributed collectives, in minutes", lo=1, hi=100000)
     checkpoint_dir: str | None = doc(None, "checkpoint directory (--save and --load); empty = <run dir>/checkpoints")
-    exit_margin_minutes: int = doc(10, "stop and save this many minutes before the time limit")
+    exit_margin_minutes: int = doc(10, "stop and save this many minutes before the time limit", lo=0, hi=100000)
     wandb_project: str | None = doc(None, "Weights & Biases project (the key comes from $WANDB_API_KEY)")
     extra_args: list[str] = doc([], "further Megatron arguments, passed as they are (checked by Megatron)")
 
@@ -166,7 +167,7 @@ class Switches:
     fp8_param_gather: bool = doc(True, "FP8 primary weights, gathered in FP8 (needs FP8 + distributed optimizer)")
     bf16_optimizer_states: bool = doc(True, "precision-aware optimizer with bf16 Adam moments")
     manual_gc: bool = doc(True, "manual garbage collection to avoid GC inside an iteration")
-    manual_gc_interval: int = doc(10, "iterations between manual GC runs")
+    manual_gc_interval: int = doc(10, "iterations between manual GC runs", lo=1, hi=1000000000000)
     ep_a2a_overlap: bool = doc(True, "overlap expert-parallel all-to-all with compute")
     delay_wgrad_compute: bool = doc(True, "delay weight-gradient compute to overlap A2A (needs ep_a2a_overlap)")
     mtp: bool = doc(True, "multi-token prediction layers (model.mtp_num_layers)")
@@ -178,17 +179,17 @@ class Switches:
     nan_check: bool = doc(False, "check every loss and gradient for NaN/Inf (Megatron's default; the seed's "
                           "launch turns it off: --no-check-for-nan-in-loss-and-grad)")
     flex_dispatcher_num_sms: int | None = doc(None, "SMs DeepEP's dispatch/combine kernels use "
-                                              "(--moe-flex-dispatcher-num-sms); empty = DeepEP's default (20)")
+                                              "(--moe-flex-dispatcher-num-sms); empty = DeepEP's default (20)", lo=1, hi=1024)
 
 
 @dataclass
 class Recipe:
     """A named training configuration: model, parallelism, training and the guide's switches."""
 
-    name: str = doc("", "recipe name")
+    name: str = doc("", "recipe name", name=True)
     description: str = doc("", "one line shown by `orchestrator recipes`")
     nodes: int | None = doc(None, "nodes this recipe is built for: validation refuses another profile.nodes; "
-                             "empty = any")
+                             "empty = any", lo=1, hi=100000)
     model: ModelConfig = nested(ModelConfig, "the network's shape")
     parallel: ParallelConfig = nested(ParallelConfig, "how the model is split over GPUs")
     training: TrainingConfig = nested(TrainingConfig, "batch, schedule, data and output")
@@ -213,23 +214,24 @@ class Experiment:
         return self.nodes * self.profile.gpus_per_node
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read one YAML mapping, with a one-line error for unreadable or malformed files."""
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(str(path), f"cannot read YAML ({str(err).splitlines()[0]})", "fix the file's syntax")
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "top level is not a mapping", "write key: value pairs")
-    return data
-
-
 def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) -> list[Path]:
     """Directories searched for profiles/recipes: --*-dir, then the environment variable, then built-ins."""
-    env = os.environ.get(PROFILES_ENV if kind == "profiles" else RECIPES_ENV)
-    dirs = [Path(d) for d in (extra, env) if d]
+    variable = PROFILES_ENV if kind == "profiles" else RECIPES_ENV
+    env = os.environ.get(variable)
+    given = ((f"${variable}" if extra is not None and str(extra) == env else f"--{kind}-dir", extra),
+             (f"${variable}", env))
+    dirs = [_existing_dir(flag, Path(d)) for flag, d in given if d]
     dirs.append(package_data.profiles_dir() if kind == "profiles" else package_data.recipes_dir())
     return dirs
+
+
+def _existing_dir(flag: str, path: Path) -> Path:
+    """A directory the user named: refused when missing or not a directory (never silently skipped)."""
+    if not path.exists():
+        raise ConfigError(flag, f"{path} does not exist", "give an existing directory, or leave it unset")
+    if not path.is_dir():
+        raise ConfigError(flag, f"{path} is not a directory", "give the directory holding the YAML files")
+    return path
 
 
 def find_file(kind: Literal["profiles", "recipes"], name: str, extra: str | Path | None = None) -> Path:
@@ -266,7 +268,12 @@ def resolve_raw(kind: Literal["profiles", "recipes"], name: str, extra: str | Pa
     data.setdefault("name", path.stem)
     if parent is None:
         return data
-    base = resolve_raw(kind, str(parent), extra, seen + (name,))
+    try:
+        base = resolve_raw(kind, str(parent), extra, seen + (name,))
+    except ConfigError as err:
+        if err.setting not in ("--profile", "--recipe"):
+            raise
+        raise ConfigError(f"{path}: extends", err.problem, err.fix) from None
     base.pop("description", None)
     return merge(base, data)
 
@@ -286,11 +293,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError("--set", f"{item!r} is not key=value", "write e.g. --set parallel.pp=4")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), parse_value(raw)
 
 
 def apply_overrides(exp: Experiment, overrides: list[str]) -> Experiment:

@@ -43,6 +43,10 @@ class Layout:
         return self.stages[vpp_rank * pp + pp_rank]
 
 
+MAX_SYMBOLS = 100_000
+"""The most symbols a layout may expand to (10,000 layers and their stage marks fit many times over)."""
+
+
 def expand(text: str) -> str:
     """Unroll ``X*n`` and ``(...)*n`` (nested groups allowed) into a flat string."""
     out, pos = _expand_seq(text.replace(",", "").replace(" ", ""), 0)
@@ -53,6 +57,7 @@ def expand(text: str) -> str:
 
 def _expand_seq(text: str, pos: int) -> tuple[str, int]:
     out: list[str] = []
+    size = 0
     while pos < len(text) and text[pos] != ")":
         if text[pos] == "(":
             inner, pos = _expand_seq(text, pos + 1)
@@ -64,6 +69,9 @@ def _expand_seq(text: str, pos: int) -> tuple[str, int]:
         else:
             raise LayoutError(f"unknown symbol {text[pos]!r} at position {pos} (known: E t m L | ( ) *n)")
         count, pos = _repeat(text, pos)
+        size += len(item) * count
+        if size > MAX_SYMBOLS:   # refused before the string is built: `t*1000000000000` allocates nothing
+            raise LayoutError(f"expands to more than {MAX_SYMBOLS} symbols (a repeat count too large?)")
         out.append(item * count)
     return "".join(out), pos
 
@@ -72,7 +80,7 @@ def _repeat(text: str, pos: int) -> tuple[int, int]:
     if pos >= len(text) or text[pos] != "*":
         return 1, pos
     end = pos + 1
-    while end < len(text) and text[end].isdigit():
+    while end < len(text) and text[end] in "0123456789":
         end += 1
     if end == pos + 1:
         raise LayoutError(f"'*' at position {pos} is not followed by a count")

@@ -6,6 +6,8 @@ translates what the target version renamed or refuses, and every translation bec
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from . import layout as layout_mod
@@ -24,19 +26,27 @@ class MegatronArgs:
     warnings: list[str] = field(default_factory=list)
 
 
+_SLURM_TIME = re.compile(r"(?:(?P<d>\d{1,3})-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
+                         r"|(?P<h>\d{1,4}):(?P<hm>\d{1,2}):(?P<hs>\d{1,2})"
+                         r"|(?P<m>\d{1,6})(?::(?P<ms>\d{1,2}))?)")
+SLURM_TIME_FIX = "write a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (quoted in YAML)"
+
+
 def time_limit_minutes(limit: str) -> int:
-    """Slurm time ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS`` or ``MM`` → whole minutes."""
-    days, _, rest = limit.partition("-") if "-" in limit else ("0", "", limit)
-    parts = [int(p) for p in rest.split(":")]
-    if len(parts) == 1:
-        hours, minutes, seconds = 0, parts[0], 0
-    elif len(parts) == 2:
-        hours, minutes, seconds = 0, parts[0], parts[1]
-    elif len(parts) == 3:
-        hours, minutes, seconds = parts
-    else:
+    """Slurm time ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or ``D-HH:MM:SS`` → whole minutes (seconds
+    round up). ValueError for anything else, for minutes or seconds past 59 after a larger unit, and for zero."""
+    match = _SLURM_TIME.fullmatch(str(limit))
+    if match is None:
         raise ValueError(f"not a Slurm time: {limit!r}")
-    return int(days) * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+    g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    days, hours = g.get("d", 0), g.get("dh", g.get("h", 0))
+    minutes, seconds = g.get("dm", g.get("hm", g.get("m", 0))), g.get("ds", g.get("hs", g.get("ms", 0)))
+    if ("d" in g and hours > 23) or (("d" in g or "h" in g) and minutes > 59) or seconds > 59:
+        raise ValueError(f"not a Slurm time: {limit!r} (hours < 24 after days, minutes and seconds < 60)")
+    total = days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+    if total < 1:
+        raise ValueError(f"not a Slurm time: {limit!r} is zero")
+    return total
 
 
 def model_flags(m: ModelConfig, mtp: bool) -> Argv:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from . import secret_names, shellsafe
 
 T = TypeVar("T")
 
@@ -22,11 +26,63 @@ class ConfigError(ValueError):
         super().__init__(f"{setting}: {problem} (fix: {fix})")
 
 
-def doc(default: Any, text: str) -> Any:
-    """A dataclass field with a default and a one-line documentation string, kept at runtime."""
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""Names (profile, recipe, sweep, variant) reach file names, comments and Slurm job names: a safe set only."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Valid:
+    """The valid values of a field, checked by ``from_dict`` (every load, ``--set`` and record goes through it)."""
+
+    lo: float | None = None
+    """Smallest allowed number (None: no lower bound)."""
+    hi: float | None = None
+    """Largest allowed number (None: no upper bound)."""
+    name: bool = False
+    """A name: letters, digits, '.', '_', '-', 1 to 64 characters."""
+
+    def describe(self) -> str:
+        if self.name:
+            return "letters, digits, . _ -; 1 to 64 characters"
+        return f"{_num(self.lo)} to {_num(self.hi)}"
+
+    def check(self, value: Any, path: str) -> None:
+        """Raise ConfigError unless ``value`` is valid (None is left to the field's type)."""
+        if value is None:
+            return
+        if self.name:
+            if not NAME_RE.fullmatch(str(value)):
+                raise ConfigError(path, f"{str(value)[:80]!r} is not a safe name", f"use {self.describe()}")
+            return
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(path, f"{value!r} is not a finite number", f"use a value from {self.describe()}")
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise ConfigError(path, f"{value!r} is out of range", f"use a value from {self.describe()}")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "any"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def doc(default: Any, text: str, lo: float | None = None, hi: float | None = None, name: bool = False) -> Any:
+    """A dataclass field with a default and a one-line documentation string, kept at runtime; ``lo``/``hi``: its
+    valid range (numbers), ``name``: a safe name. The range is part of the field's doc."""
+    meta: dict[str, Any] = {"doc": text}
+    if lo is not None or hi is not None or name:
+        meta["valid"] = Valid(lo, hi, name)
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"doc": text})
-    return dataclasses.field(default=default, metadata={"doc": text})
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def valid_of(cls: type, name: str) -> Valid | None:
+    """The valid range of one field of a dataclass (None: any value of its type)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("valid")
+    raise KeyError(name)
 
 
 def nested(factory: Any, text: str) -> Any:
@@ -38,7 +94,8 @@ def field_doc(cls: type, name: str) -> str:
     """The documentation string of one field of a dataclass."""
     for f in dataclasses.fields(cls):
         if f.name == name:
-            return str(f.metadata.get("doc", ""))
+            valid = f.metadata.get("valid")
+            return str(f.metadata.get("doc", "")) + (f" (valid: {valid.describe()})" if valid else "")
     raise KeyError(name)
 
 
@@ -47,13 +104,18 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(where or cls.__name__, f"expected a mapping, got {_kind(data)}", "write key: value pairs")
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # T is any dataclass: no bound says so
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # T is any dataclass: no bound says so
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            raise ConfigError(path, "unknown setting", _suggest(str(key), names))
+        if key not in fields:
+            raise ConfigError(path, "unknown setting", _suggest(str(key), list(fields)))
         kwargs[key] = coerce(hints[key], value, path)
+        if (valid := fields[key].metadata.get("valid")) is not None:
+            valid.check(kwargs[key], path)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{name}" if where else name, "is missing", f"add {name}")
     return cls(**kwargs)
 
 
@@ -75,10 +137,21 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a mapping, got {_kind(value)}", "write key: value pairs")
         _, val_tp = get_args(tp)
-        return {str(k): coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): _coerce_entry(val_tp, str(k), v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)  # type: ignore[arg-type]  # is_dataclass narrows tp to an instance type
     return _coerce_scalar(tp, value, path)
+
+
+def _coerce_entry(tp: Any, key: str, value: Any, path: str) -> Any:
+    """One value of a mapping; when its key looks like a secret's, an error does not show the value."""
+    try:
+        return coerce(tp, value, path)
+    except ConfigError as err:
+        if not secret_names.is_secret(key):
+            raise
+        raise ConfigError(err.setting, "has a value of the wrong kind (not shown: the name looks like a secret's)",
+                          f"remove it, export {key} in your shell and list it in profile.env_passthrough") from None
 
 
 def _coerce_union(tp: Any, value: Any, path: str) -> Any:
@@ -107,12 +180,23 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(path, f"expected an integer, got {value!r}", "write a whole number, e.g. 8")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)   # a plain float: the text a YAML float remembers is not kept
+            except OverflowError:
+                raise ConfigError(path, f"{str(value)[:20]}... is too large for a number",
+                                  "write a number within range") from None
         raise ConfigError(path, f"expected a number, got {value!r}", "write a number, e.g. 1.0e-4")
     if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(path, f"expected a string, got {_kind(value)}", "write a plain string")
+        if isinstance(value, str) and shellsafe.has_control(value):
+            raise ConfigError(path, f"{value[:80]!r} holds a line break or control character",
+                              "write it on one line, without control characters")
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return str(value)   # the loader keeps 0123, 0x1F, 4:00:00 as text: an int here is decimal as written
+        written = getattr(value, "text", None) if isinstance(value, float) else None
+        if isinstance(written, str) and written:
+            return written   # spec.yamltext's float: the text as written (1.50 stays 1.50)
+        raise ConfigError(path, f"expected a string, got {_kind(value)} {value!r}",
+                          f"quote it to keep the text as written, e.g. {path.rsplit('.', 1)[-1]}: \"...\"")
     if tp is Any:
         return value
     raise TypeError(f"unsupported field type {tp!r} at {path}")
@@ -154,4 +238,5 @@ def _kind(value: Any) -> str:
     return type(value).__name__ if value is not None else "nothing"
 
 
-__all__ = ["ConfigError", "coerce", "doc", "field_doc", "from_dict", "merge", "nested", "set_path", "to_dict"]
+__all__ = ["ConfigError", "Valid", "coerce", "doc", "field_doc", "from_dict", "merge", "nested", "set_path", "to_dict",
+           "valid_of"]

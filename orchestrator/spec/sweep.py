@@ -12,22 +12,20 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Experiment, apply_overrides, load_yaml
+from .config import Experiment, apply_overrides
+from .yamltext import load_yaml
 from .schema import ConfigError, doc, from_dict
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass
 class Variant:
     """One array task."""
 
-    name: str = doc("", "variant name: letters, digits, . _ + -")
+    name: str = doc("", "variant name (its array task's name)", name=True)
     set: list[str] = doc([], "overrides of this variant, each key=value as for --set")
     description: str = doc("", "what this variant changes")
 
@@ -36,31 +34,40 @@ class Variant:
 class Sweep:
     """A list of variants sharing a profile and recipe."""
 
-    name: str = doc("", "sweep name")
+    name: str = doc("", "sweep name (the run directory's and the Slurm job's name)", name=True)
     recipe: str | None = doc(None, "recipe of every variant (--recipe wins)")
     set: list[str] = doc([], "overrides applied to every variant before its own")
-    max_parallel: int | None = doc(None, "array tasks running at once (default: the profile's)")
+    max_parallel: int | None = doc(None, "array tasks running at once (default: the profile's)", lo=1, hi=100000)
     variants: list[Variant] = doc([], "the variants, one array task each, in order")
 
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file."""
-    sweep = from_dict(Sweep, load_yaml(Path(path)), "sweep")
-    sweep.name = sweep.name or Path(path).stem
+    data = load_yaml(Path(path))
+    data.setdefault("name", Path(path).stem)
+    sweep = from_dict(Sweep, data, "sweep")
     if not sweep.variants:
         raise ConfigError("sweep.variants", "is empty", "list at least one variant")
     seen: set[str] = set()
     for i, variant in enumerate(sweep.variants):
-        if not _NAME.fullmatch(variant.name) or variant.name in seen:
-            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty, repeated or has odd "
-                              "characters", "give each variant a unique name of letters, digits, . _ + -")
+        if not variant.name or variant.name in seen:
+            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty or repeated",
+                              "give each variant a unique name of letters, digits, . _ -")
         seen.add(variant.name)
     return sweep
 
 
 def expand(base: Experiment, sweep: Sweep) -> list[tuple[Variant, Experiment]]:
     """Each variant's experiment: base + the sweep's overrides + the variant's."""
-    return [(v, apply_overrides(base, sweep.set + v.set)) for v in sweep.variants]
+    return [_variant(base, sweep, v) for v in sweep.variants]
+
+
+def _variant(base: Experiment, sweep: Sweep, variant: Variant) -> tuple[Variant, Experiment]:
+    """One variant's experiment; an error names the variant."""
+    try:
+        return variant, apply_overrides(base, sweep.set + variant.set)
+    except ConfigError as err:
+        raise ConfigError(f"sweep.variants.{variant.name}: {err.setting}", err.problem, err.fix) from None
 
 
 def own_checkpoints(variants: list[tuple[Variant, Experiment]]) -> None:

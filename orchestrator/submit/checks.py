@@ -48,8 +48,8 @@ class InvalidSubmission(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def check(exp: Experiment) -> None:
+def check(exp: Experiment, with_megatron: bool = True) -> None:
     """Raise InvalidSubmission when a rule blocks the submission (before anything is rendered or submitted)."""
-    problems = blocking(all_problems(exp))
+    problems = blocking(all_problems(exp, with_megatron))
     if problems:
         raise InvalidSubmission(problems)

@@ -15,19 +15,22 @@ edited as text. The plan is made once, for the run directory the submission will
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 
 from ..node import jobspec
 from . import render, run_records
 from .backends import slurm
-from .checks import check
+from .checks import InvalidSubmission, check
 from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, own_checkpoints, same_allocation
 from ..spec.schema import ConfigError, from_dict
 
+T = TypeVar("T")
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"
 """Placeholder for the id the scheduler gives job n (from 1) of a plan."""
@@ -44,6 +47,8 @@ class Request:
     segment_dependency: str = "afterok"
     preflight: bool = False
     submitted_from: str | None = None
+    megatron_check: bool = True
+    """Run Megatron's own argument check where it is importable (``validate --no-megatron`` turns it off)."""
 
     @property
     def name(self) -> str:
@@ -193,6 +198,18 @@ def anchored(exp: Experiment) -> Experiment:
     return Experiment(replace(exp.profile, output_root=root), exp.recipe)
 
 
+def writable_root(root: Path) -> None:
+    """Refuse an output root that is a file, or under which this user cannot create a directory."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = "set profile.output_root (or OUTPUT_DIR) to a directory you can write"
+    if not existing.is_dir():
+        raise ConfigError("profile.output_root", f"{existing} is a file, not a directory", fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("profile.output_root", f"{existing} is not writable by you", fix)
+
+
 def _check_arguments(request: Request) -> None:
     if request.segments < 1:
         raise ConfigError("--segments", f"{request.segments} is not a positive number", "use 1 or more")
@@ -208,15 +225,26 @@ def prepare(request: Request) -> Request:
     if request.sweep is None:
         _check_arguments(request)
     request = replace(request, exp=anchored(request.exp))
+    writable_root(Path(request.exp.profile.output_root))
     if request.sweep is None:
-        check(request.exp)
+        check(request.exp, request.megatron_check)
         return request
     variants = expand(request.exp, request.sweep)
     same_allocation(variants)
     own_checkpoints(variants)
     with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
-        list(pool.map(check, [exp for _variant, exp in variants]))
+        list(pool.map(_check_variant, variants))
     return request
+
+
+def _check_variant(item: tuple[Variant, Experiment]) -> None:
+    """``check`` one sweep variant; its problems name the variant."""
+    variant, exp = item
+    try:
+        check(exp)   # a sweep always runs Megatron's own check
+    except InvalidSubmission as exc:
+        raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}")
+                                 for p in exc.problems]) from None
 
 
 # ------------------------------------------------------------------------------------------------- the plan
@@ -320,16 +348,32 @@ def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, E
 # ------------------------------------------------------------------------------------------------- again / dry run
 def request_from_record(run_dir: str | Path) -> Request:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
-    old = run_records.load_record(run_dir)
-    exp = Experiment(from_dict(ClusterProfile, old.profile["resolved"], "profile"),
-                     from_dict(Recipe, old.recipe["resolved"], "recipe"))
+    try:
+        old = run_records.load_record(run_dir)
+    except run_records.RunError as exc:
+        fix = exc.fix if isinstance(exc, run_records.RecordError) else "submit from an intact run directory"
+        raise ConfigError("--from", str(exc), fix) from None
+    where = Path(run_dir) / run_records.RECORD
+    exp = Experiment(_recorded(ClusterProfile, old.profile, "profile", where),
+                     _recorded(Recipe, old.recipe, "recipe", where))
     origin = str(Path(run_dir).resolve())
     if old.kind == "array" and old.sweep:
-        return Request(exp, tuple(old.overrides), sweep=from_dict(Sweep, old.sweep, "sweep"), submitted_from=origin)
+        sweep = _recorded(Sweep, {"resolved": old.sweep}, "sweep", where)
+        return Request(exp, tuple(old.overrides), sweep=sweep, submitted_from=origin)
     segments = max(1, len(old.jobs)) if old.kind == "segments" else 1
     dependency = (old.jobs[1].dependency or "afterok").split(":")[0] if segments > 1 else "afterok"
     return Request(exp, tuple(old.overrides), segments=segments, segment_dependency=dependency,
                    preflight=old.kind == "preflight", submitted_from=origin)
+
+
+def _recorded(cls: type[T], section: dict[str, object], name: str, where: Path) -> T:
+    """A recorded profile/recipe/sweep read back through its schema; an error names the record and the field."""
+    try:
+        if "resolved" not in section:
+            raise ConfigError(f"{name}.resolved", "is missing", "submit from an intact run directory")
+        return from_dict(cls, section["resolved"], name)
+    except ConfigError as err:
+        raise ConfigError(f"--from: {where}: {err.setting}", err.problem, err.fix) from None
 
 
 def dry_run_dir(output_root: str, name: str) -> str:

@@ -7,7 +7,6 @@ Templates use StrictUndefined, so a missing value is an error, never an empty st
 
 from __future__ import annotations
 
-import re
 import shlex
 import zlib
 from dataclasses import dataclass
@@ -17,48 +16,80 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..spec import megatron_args, package_data, secret_names
+from ..spec import megatron_args, package_data, secret_names, shellsafe
 from ..spec.config import Experiment
 from ..node import jobspec
 from ..node.entry import master_port
 from ..spec.schema import ConfigError
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@%/+=\-\[\]]+$")
+class Filtered(str):
+    """Text one of the filters below produced: the only text a template may write (see ``_finalize``)."""
 
 
-def shq(value: Any) -> str:
+def shq(value: Any) -> Filtered:
     """Quote one value for POSIX sh."""
-    return shlex.quote(str(value))
+    return Filtered(shlex.quote(str(value)))
 
 
-def shjoin(values: list[Any]) -> str:
+def shjoin(values: list[Any]) -> Filtered:
     """Quote and join an argv."""
-    return " ".join(shq(v) for v in values)
+    return Filtered(" ".join(shq(v) for v in values))
 
 
-def sbatch_value(value: Any) -> str:
+def sbatch_value(value: Any) -> Filtered:
     """A value for an ``#SBATCH`` line: refused when it holds spaces, quotes, newlines or shell syntax."""
     text = str(value)
-    if not _SBATCH_SAFE.fullmatch(text):
+    if not shellsafe.is_sbatch_safe(text):
         raise ConfigError("#SBATCH", f"{text!r} holds characters an #SBATCH line cannot carry",
-                          "use letters, digits and . , : @ % / + = - _ [ ] only")
-    return text
+                          f"use {shellsafe.SBATCH_CHARS}")
+    return Filtered(text)
 
 
-def envname(value: Any) -> str:
+def envname(value: Any) -> Filtered:
     """An environment variable name, refused unless it is a valid identifier."""
     text = str(value)
-    if not _ENV_NAME.fullmatch(text):
+    if not shellsafe.is_env_name(text):
         raise ConfigError("env", f"{text!r} is not a valid environment variable name", "use [A-Za-z_][A-Za-z0-9_]*")
-    return text
+    return Filtered(text)
+
+
+def comment(value: Any) -> Filtered:
+    """Text for a ``#`` comment: refused when a line break or control character could end the comment."""
+    text = str(value)
+    if shellsafe.has_control(text):
+        raise ConfigError("comment", f"{text[:80]!r} holds a line break or control character", "remove it")
+    return Filtered(text)
+
+
+def shline(value: Any) -> Filtered:
+    """One shell line written as it is (a profile's ``setup``): refused when it holds a line break."""
+    text = str(value)
+    if shellsafe.has_control(text):
+        raise ConfigError("profile.setup", f"{text[:80]!r} holds a line break or control character",
+                          "write one command per list item")
+    return Filtered(text)
+
+
+def envdefault(name: Any, value: Any) -> Filtered:
+    """``NAME=${NAME:-'value'}``: a run.sh variable with its default, the shell's value winning."""
+    key = envname(name)
+    return Filtered(f"{key}=${{{key}:-{shq(value)}}}")
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ ... }}``: numbers as they are, text only from a filter -- nothing reaches a file unfiltered."""
+    if isinstance(value, Filtered) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"template bug: {value!r} reaches a rendered file without a filter (shq, sbatch, comment...)")
 
 
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment every template renders in."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(package_data.templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname)
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                             finalize=_finalize)
+    env.filters.update(shq=shq, shjoin=shjoin, sbatch=sbatch_value, envname=envname, comment=comment,
+                       shline=shline, envdefault=envdefault)
     return env
 
 
@@ -80,18 +111,25 @@ class Rendered:
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the files into a new or empty directory (never over existing files)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError("--out", f"{out_dir} is a file, not a directory", "choose a new directory")
         clashes = [name for name in self.files if (out_dir / name).exists()]
         if clashes:
             raise ConfigError("--out", f"{out_dir} already holds {', '.join(clashes)}", "choose a new directory")
-        paths = []
-        for name, text in self.files.items():
-            path = out_dir / name
-            path.write_text(text)
-            if name.endswith(".sh"):
-                path.chmod(0o755)
-            paths.append(path)
-        return paths
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            return [self._write_one(out_dir / name, text) for name, text in self.files.items()]
+        except OSError as exc:
+            raise ConfigError("--out", f"cannot write into {out_dir} ({exc.strerror or exc})",
+                              "choose a writable new directory") from None
+
+    @staticmethod
+    def _write_one(path: Path, text: str) -> Path:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        if path.name.endswith(".sh"):
+            path.chmod(0o755)
+        return path
 
 
 def job_env(exp: Experiment) -> dict[str, str]:
@@ -101,7 +139,7 @@ def job_env(exp: Experiment) -> dict[str, str]:
         envname(name)
         if secret_names.is_secret(name):
             raise ConfigError(f"env.{name}", "looks like a secret and would be written into rendered files",
-                              f"remove it and export {name} in your shell: it is passed through by name")
+                              f"remove it, export {name} in your shell and list it in profile.env_passthrough")
     return env
 
 
@@ -109,7 +147,7 @@ def job_spec(exp: Experiment, args: megatron_args.MegatronArgs) -> jobspec.JobSp
     """The node entry's argument file (job.json), see docs/ARCHITECTURE.md."""
     return jobspec.JobSpec(
         name=exp.recipe.name, command=tuple(megatron_args.entry_command(exp) + args.argv), env=job_env(exp),
-        env_passthrough=secret_names.PASSTHROUGH, bindpcie=exp.profile.bindpcie_path or None,
+        env_passthrough=secret_names.passthrough(exp.profile.env_passthrough), bindpcie=exp.profile.bindpcie_path or None,
         gpus_per_node=exp.profile.gpus_per_node, megatron_path=exp.profile.megatron_path or None,
         dispatcher_fallback=jobspec.DispatcherFallback())
 

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..spec import layout as layout_mod
+from ..spec import secret_names, shellsafe
 from ..spec.config import Experiment
-from ..spec.megatron_args import time_limit_minutes
+from ..spec.megatron_args import SLURM_TIME_FIX, time_limit_minutes
+from ..spec.megatron_versions import parse_version
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
 
@@ -64,8 +66,44 @@ def rule_resources(exp: Experiment) -> list[Problem]:
         if time_limit_minutes(prof.time_limit) <= exp.recipe.training.exit_margin_minutes:
             out.append(Problem("training.exit_margin_minutes", "leaves no time to train before the time limit",
                                "lower the margin or raise profile.time_limit"))
-    except ValueError:
-        out.append(Problem("profile.time_limit", f"{prof.time_limit!r} is not a Slurm time", "write HH:MM:SS"))
+    except ValueError as err:
+        out.append(Problem("profile.time_limit", str(err), SLURM_TIME_FIX))
+    return out
+
+
+SBATCH_SETTINGS = ("account", "partition", "qos", "reservation", "mem", "output_root")
+"""Profile settings written on ``#SBATCH`` lines (the output root in ``--output``)."""
+
+
+def rule_rendered_values(exp: Experiment) -> list[Problem]:
+    """What rendering would refuse, named by setting: environment names, secrets written as values, passthrough
+    names, ``#SBATCH`` values (Slurm profiles)."""
+    out = []
+    for source, env in (("recipe.env", exp.recipe.env), ("profile.env", exp.profile.env)):
+        for name in env:
+            if not shellsafe.is_env_name(name):
+                out.append(Problem(f"{source}.{name}", "is not a valid environment variable name",
+                                   "use [A-Za-z_][A-Za-z0-9_]* (a letter or _ first, no spaces)"))
+            elif secret_names.is_secret(name):
+                out.append(Problem(f"{source}.{name}", "looks like a secret: its value would be written into "
+                                   "sbatch.sh, job.json and record.json", f"remove it, export {name} in your "
+                                   "shell and list it in profile.env_passthrough (passed by name only)"))
+    if exp.profile.megatron_version:
+        try:
+            parse_version(exp.profile.megatron_version)
+        except ValueError as err:
+            out.append(Problem("profile.megatron_version", str(err), "write a version such as 0.19.2, or leave it "
+                               "empty to detect it"))
+    for name in exp.profile.env_passthrough:
+        if not shellsafe.is_env_name(name):
+            out.append(Problem("profile.env_passthrough", f"{name!r} is not a valid environment variable name",
+                               "use [A-Za-z_][A-Za-z0-9_]*"))
+    if exp.profile.scheduler == "slurm":
+        for setting in SBATCH_SETTINGS:
+            value = getattr(exp.profile, setting)
+            if value is not None and value != "" and not shellsafe.is_sbatch_safe(str(value)):
+                out.append(Problem(f"profile.{setting}", f"{str(value)[:80]!r} cannot be written on an #SBATCH "
+                                   "line", f"use {shellsafe.SBATCH_CHARS}"))
     return out
 
 
@@ -258,7 +296,7 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
         return False
 
 
-RULES: tuple[Rule, ...] = (rule_resources, rule_model_parallel, rule_experts, rule_layout, rule_batch,
+RULES: tuple[Rule, ...] = (rule_resources, rule_rendered_values, rule_model_parallel, rule_experts, rule_layout, rule_batch,
                            rule_switches, rule_container, rule_warnings)
 
 

@@ -22,16 +22,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..spec.schema import ConfigError, from_dict
+
 RECORD = "record.json"
 TASK_EXIT = "exit_status"
 TASK_STARTED = "started_at"
 """Written into a local sweep task's directory when that task has ended: its exit status."""
 FORMAT = 1
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+_JOB_ID = re.compile(r"[0-9]{1,20}")
+_TASK_ID = re.compile(r"[0-9]{1,20}_[0-9]{1,9}")
 
 
 class RunError(RuntimeError):
     """A run directory or record is missing, unreadable or would be overwritten."""
+
+
+class RecordError(RunError):
+    """A ``record.json`` that does not match its schema (damaged or edited); ``str(err)`` names file and field."""
+
+    fix = "restore record.json, or submit the run again"
 
 
 @dataclass
@@ -104,11 +114,15 @@ def fresh_run_dir(root: str | os.PathLike[str], name: str) -> Path:
 
 def claim(path: Path) -> Path:
     """Create the run directory (and its logs/); refuses one that exists (a run directory is never reused)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()
     except FileExistsError as exc:
+        if not path.parent.is_dir():
+            raise RunError(f"cannot create {path}: {path.parent} is not a directory") from exc
         raise RunError(f"run directory {path} appeared meanwhile: submit again") from exc
+    except OSError as exc:
+        raise RunError(f"cannot create {path} ({exc.strerror or exc})") from exc
     (path / "logs").mkdir()
     return path
 
@@ -178,12 +192,31 @@ def load_record(run_dir: str | os.PathLike[str]) -> RunRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RunError(f"{run_dir} is not a run directory (no readable {RECORD})") from exc
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from exc
-    data["jobs"] = [JobEntry(**j) for j in data.get("jobs", [])]
-    data["tasks"] = [TaskEntry(**t) for t in data.get("tasks", [])]
-    known = set(RunRecord.__dataclass_fields__)
-    return RunRecord(**{k: v for k, v in data.items() if k in known})
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path} is not valid JSON: {exc}") from exc
+    return parse_record(data, path)
+
+
+def parse_record(data: Any, path: Path) -> RunRecord:
+    """A record read through its schema (``RunRecord``'s field types): one line naming the file and the field.
+    Keys this version does not know are ignored (a newer toolkit may add some)."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: the top level is not a JSON object")
+    known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    try:
+        record = from_dict(RunRecord, known, "record")
+    except ConfigError as err:
+        raise RecordError(f"{path}: {err.setting}: {err.problem}") from None
+    for field_name, value, allowed in (("record.backend", record.backend, ("slurm", "local")),
+                                       ("record.kind", record.kind, ("single", "segments", "array", "preflight"))):
+        if value not in allowed:
+            raise RecordError(f"{path}: {field_name}: {value[:40]!r} is not one of {', '.join(allowed)}")
+    ids = [(f"record.jobs[{i}].job_id", j.job_id, _JOB_ID) for i, j in enumerate(record.jobs)]
+    ids += [(f"record.tasks[{i}].job_id", t.job_id, _TASK_ID) for i, t in enumerate(record.tasks)]
+    for field_name, value, pattern in ids:
+        if value and not pattern.fullmatch(value):
+            raise RecordError(f"{path}: {field_name}: {value[:40]!r} is not a job id")
+    return record
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:

@@ -87,7 +87,11 @@ def overrides_from_env(env: Mapping[str, str]) -> list[str]:
         if not var.setting or not value:
             continue
         if var.list_sep is not None:
-            items = [item for item in value.split(var.list_sep) if item]
+            items = [item.strip() for item in value.split(var.list_sep)]
+            if not all(items):
+                raise ConfigError(var.name, f"{value!r} holds an empty item", f"separate the items by "
+                                  f"{var.list_sep!r} with nothing empty between, or leave {var.name} empty to keep "
+                                  "the profile's")
             out.append(f"{var.setting}=[{', '.join(_yaml_str(i) for i in items)}]")
         else:
             out.append(f"{var.setting}={value if var.raw else _yaml_str(value)}")

@@ -259,9 +259,10 @@ def _jobs_submitted(cluster: Cluster) -> int:
 
 
 @pytest.mark.parametrize("profile_lines,message", [
-    ('partition: "debug; touch /tmp/orchestrator-pwned"', "#SBATCH: 'debug; touch /tmp/orchestrator-pwned'"),
-    ("time_limit: soon", "profile.time_limit: 'soon' is not a Slurm time"),
-    ("gpus_per_node: 0", "0 GPUs"),
+    ('partition: "debug; touch /tmp/orchestrator-pwned"',
+     "profile.partition: 'debug; touch /tmp/orchestrator-pwned' cannot be written on an #SBATCH line"),
+    ("time_limit: soon", "profile.time_limit: not a Slurm time: 'soon'"),
+    ("gpus_per_node: 0", "profile.gpus_per_node: 0 is out of range (fix: use a value from 1 to 64)"),
     ("nodez: 2", "profile.nodez: unknown setting (fix: did you mean 'nodes'?)"),
 ])
 def test_bad_profile_values_never_reach_sbatch(workspace: Workspace, profile_lines: str, message: str) -> None:

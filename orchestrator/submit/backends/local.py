@@ -6,6 +6,7 @@ task's start/exit files; cancelling interrupts the controller, which stops its r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,10 +26,29 @@ TOOLKIT_PARENT = Path(__file__).resolve().parents[3]
 
 
 # ------------------------------------------------------------------------------------------------- job bodies
-def run_local_script(script: str, log_dir: str, name: str) -> int:
+def exit_file(run_dir: Path, job_id: str) -> Path:
+    """Where a local job's body leaves its exit status as JSON (``{"exit_code": N}``): the toolkit reads job states
+    from this file, never from submitit's result pickle (unpickling a run directory's file could run code)."""
+    return run_dir / SUBMITIT_DIR / f"{job_id}_exit.json"
+
+
+def _write_exit(run_dir: str, job_id: str, code: int) -> None:
+    exit_file(Path(run_dir), job_id).write_text(json.dumps({"exit_code": code}) + "\n")
+
+
+def run_local_script(script: str, log_dir: str, name: str, run_dir: str) -> int:
     """The local job's body (runs inside submitit's local controller): bash SCRIPT, logs appended; exit status."""
     job_id = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    return _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
+    code = _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
+    _write_exit(run_dir, job_id, code)
+    return code
+
+
+def run_local_sweep(tasks: list[tuple[str, str, str]], run_dir: str) -> int:
+    """A local sweep's controller body: ``run_local_tasks``, then its exit status as JSON."""
+    code = run_local_tasks(tasks)
+    _write_exit(run_dir, os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid())), code)
+    return code
 
 
 def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
@@ -59,13 +79,13 @@ def _run_logged(script: str, log_path: Path) -> int:
 class ScriptLocalExecutor(submitit.LocalExecutor):
     """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
 
-    def submit_script(self, script: Path, log_dir: Path, name: str) -> Any:
+    def submit_script(self, script: Path, log_dir: Path, name: str, run_dir: Path) -> Any:
         """One rendered launch_local.sh as one local job."""
-        return self._submit_detached(run_local_script, str(script), str(log_dir), name)
+        return self._submit_detached(run_local_script, str(script), str(log_dir), name, str(run_dir))
 
-    def submit_tasks(self, tasks: list[tuple[str, str, str]]) -> Any:
+    def submit_tasks(self, tasks: list[tuple[str, str, str]], run_dir: Path) -> Any:
         """A local sweep: (script, log dir, name) per task, run one after another by one controller."""
-        return self._submit_detached(run_local_tasks, tasks)
+        return self._submit_detached(run_local_sweep, tasks, str(run_dir))
 
     def _submit_detached(self, func: Any, *args: Any) -> Any:
         """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
@@ -108,20 +128,26 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def local_state(run_dir: Path, job_id: str) -> JobState:
-    """State of a local job from submitit's result file / the controller process."""
-    from submitit.core.utils import JobPaths, pickle_load
+def _exit_code(path: Path) -> int | None:
+    """The exit status a local job's body wrote (None: none readable; a damaged file reads as none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    code = data.get("exit_code") if isinstance(data, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
-    paths = JobPaths(run_dir / SUBMITIT_DIR, job_id=job_id, task_id=0)
-    result = paths.result_pickle
-    started = paths.submitted_pickle.stat().st_mtime if paths.submitted_pickle.exists() else None
-    if result.exists():
-        elapsed = int(result.stat().st_mtime - started) if started else None
-        outcome, value = pickle_load(result)
-        if outcome == "success" and isinstance(value, int):
-            return JobState(job_id, "COMPLETED" if value == 0 else "FAILED", exit_code=value,
-                            elapsed_s=elapsed, source="local")
-        return JobState(job_id, "FAILED", exit_code=1, elapsed_s=elapsed, source="local")
+
+def local_state(run_dir: Path, job_id: str) -> JobState:
+    """State of a local job from the exit file its body writes (JSON) / the controller process; submitit's
+    pickles are never read."""
+    submitted = run_dir / SUBMITIT_DIR / f"{job_id}_submitted.pkl"
+    started = submitted.stat().st_mtime if submitted.exists() else None
+    done = exit_file(run_dir, job_id)
+    if (code := _exit_code(done)) is not None:
+        elapsed = int(done.stat().st_mtime - started) if started else None
+        return JobState(job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code,
+                        elapsed_s=elapsed, source="local")
     if job_id.isdigit() and _alive(int(job_id)):
         return JobState(job_id, "RUNNING", elapsed_s=int(time.time() - started) if started else None,
                         source="local")
@@ -130,11 +156,12 @@ def local_state(run_dir: Path, job_id: str) -> JobState:
 
 def local_task_state(run_dir: Path, task: TaskEntry) -> JobState:
     """State of one task of a local sweep: its exit status file, else what its controller is doing."""
-    exit_file = run_dir / task.dir / TASK_EXIT
+    exit_path = run_dir / task.dir / TASK_EXIT
     started = _started_at(run_dir / task.dir / TASK_STARTED)
-    if exit_file.exists():
-        code = int(exit_file.read_text().strip() or 1)
-        elapsed = int(exit_file.stat().st_mtime - started) if started else None
+    if exit_path.exists():
+        text = exit_path.read_text(encoding="utf-8", errors="replace").strip()
+        code = int(text) if text.isdecimal() and len(text) < 4 else 1
+        elapsed = int(exit_path.stat().st_mtime - started) if started else None
         return JobState(task.job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code,
                         elapsed_s=elapsed, source="local")
     controller = local_state(run_dir, task.job_id.split("_")[0])
@@ -163,10 +190,10 @@ class LocalBackend:
         executor.update_parameters(timeout_min=max(1, max(1, len(job.task_dirs)) * job.time_limit_s // 60),
                                    tasks_per_node=1, nodes=1, **local_gpus(job.gpus_per_node))
         if not job.task_dirs:
-            handle = executor.submit_script(job.run_dir / job.script, job.run_dir / "logs", job.name)
+            handle = executor.submit_script(job.run_dir / job.script, job.run_dir / "logs", job.name, job.run_dir)
         else:
             handle = executor.submit_tasks([(str(job.run_dir / d / "launch_local.sh"), str(job.run_dir / d / "logs"),
-                                             job.name) for d in job.task_dirs])
+                                             job.name) for d in job.task_dirs], job.run_dir)
         return str(handle.job_id)
 
     def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:

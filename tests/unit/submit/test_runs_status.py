@@ -118,11 +118,26 @@ def test_table_has_one_line_per_row() -> None:
     assert lines[2].endswith("RuntimeError: boom") and "1:02:05" in lines[2]
 
 
-def test_local_state_from_submitits_result_file(tmp_path: Path) -> None:
+class _Payload:
+    """Unpickling this runs code: it creates the file named."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_local_state_from_the_exit_file_never_from_a_pickle(tmp_path: Path) -> None:
     folder = tmp_path / ".submitit"
     folder.mkdir()
-    cloudpickle_dump(("success", 0), folder / "111_0_result.pkl")
-    cloudpickle_dump(("success", 3), folder / "222_0_result.pkl")
+    (folder / "111_exit.json").write_text('{"exit_code": 0}\n')
+    (folder / "222_exit.json").write_text('{"exit_code": 3}\n')
+    cloudpickle_dump(_Payload(tmp_path / "pwned"), folder / "333_0_result.pkl")   # a crafted result pickle
+    assert local.local_state(tmp_path, "333").state == "CANCELLED"                # not running, no exit file
+    assert not (tmp_path / "pwned").exists()
+    (folder / "444_exit.json").write_text('{"exit_code": "zero"}')               # damaged: not an exit status
+    assert local.local_state(tmp_path, "444").state == "CANCELLED"
     assert local.local_state(tmp_path, "111").state == "COMPLETED"
     failed = local.local_state(tmp_path, "222")
     assert (failed.state, failed.exit_code) == ("FAILED", 3)
@@ -165,10 +180,10 @@ def test_a_later_segment_is_rendered_with_the_real_id_of_the_one_before() -> Non
 
 
 def test_blocked_submission_creates_nothing(tmp_path: Path) -> None:
-    exp = _exp("profile.gpus_per_node=0", f"profile.output_root={tmp_path}/runs")
+    exp = _exp("training.global_batch_size=3", f"profile.output_root={tmp_path}/runs")
     with pytest.raises(launch.InvalidSubmission) as info:
         launch.submit_run(exp)
-    assert any("GPUs" in str(p) for p in info.value.problems)
+    assert any("global_batch_size" in str(p) for p in info.value.problems)
     assert not (tmp_path / "runs").exists()
 
 

@@ -192,10 +192,13 @@ def test_problems_stop_it_as_they_stop_a_real_submit(cli: CliRunner, tmp_path: P
     assert bad.exit_code == 2 and bad.stdout == ""
     assert bad.stderr.strip() == ("error: recipe.parallel.pp: expected an integer, got 'eight' "
                                   "(fix: write a whole number, e.g. 8)")
-    blocked = dry_run(cli, tmp_path, "--profile", "local-slurm", "--set", "profile.gpus_per_node=0")
+    zero = dry_run(cli, tmp_path, "--profile", "local-slurm", "--set", "profile.gpus_per_node=0")
+    assert zero.exit_code == 2 and zero.stdout == ""
+    assert zero.stderr.strip() == "error: profile.gpus_per_node: 0 is out of range (fix: use a value from 1 to 64)"
+    blocked = dry_run(cli, tmp_path, "--profile", "local-slurm", "--set", "parallel.tp=3")
     assert blocked.exit_code == 2 and blocked.stdout == ""
-    assert blocked.stderr.splitlines() == ["error: nodes/gpus_per_node: 2 nodes × 0 GPUs (fix: use at least 1 of each)",
-                                           "1 problem(s) to fix: nothing was rendered or submitted"]
+    assert blocked.stderr.splitlines()[-1].endswith("problem(s) to fix: nothing was rendered or submitted")
+    assert blocked.stderr.startswith("error: parallel.tp/cp/pp: TP×CP×PP = 3×1×1 = 3 does not divide")
     secret = dry_run(cli, tmp_path, "--profile", "local-slurm", "--set", f'env.HF_TOKEN="{SECRET}"')
     assert secret.exit_code == 2 and secret.stdout == "" and "looks like a secret" in secret.stderr
     local = dry_run(cli, tmp_path, "--profile", "local", "--segments", "2")
@@ -263,7 +266,7 @@ def test_a_local_sweep_gets_the_gpus_and_time_its_sweep_sets(cli: CliRunner, tmp
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     seen: dict[str, object] = {}
 
-    def submit_tasks(self: local.ScriptLocalExecutor, tasks: list[tuple[str, str, str]]) -> object:
+    def submit_tasks(self: local.ScriptLocalExecutor, tasks: list[tuple[str, str, str]], run_dir: Path) -> object:
         seen.update(self.parameters, tasks=len(tasks))
         return type("Job", (), {"job_id": "4242"})()
     monkeypatch.setattr(local.ScriptLocalExecutor, "submit_tasks", submit_tasks)
