@@ -22,6 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 
+SCREENFUL = 40
+"""More status rows (or dry-run files) than this are summarised unless every one is asked for."""
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 
@@ -140,7 +142,8 @@ def print_submission(sub: launch.Submission) -> None:
 
 def follow_and_exit(run_dir: Path) -> None:
     """Show the status table whenever it changes until every job ended; exit 1 unless all completed."""
-    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.table(r) + "\n"))
+    rows = status.follow([run_dir], on_change=lambda text: click.echo(text + "\n"),
+                         shown_as=lambda ws: status.view(ws, False, SCREENFUL))
     if not all(r.ok for r in rows):
         raise SystemExit(EXIT_FAILED)
 

@@ -101,3 +101,23 @@ def preview(plan: Plan) -> list[PlannedFile]:
         files += [task_record(plan, t, array_job, CREATED_PLACEHOLDER) for t in job.tasks]
     record = run_record(plan, ids, top_level([f.path for f in files]), CREATED_PLACEHOLDER)
     return files + [PlannedFile(run_records.RECORD, run_records.record_text(record))]
+
+
+def file_summary(files: list[PlannedFile]) -> str:
+    """One line: how many files, how many bytes, and where they go (the run directory, and how many task dirs)."""
+    size = sum(len(f.text.encode()) for f in files)
+    tasks = len({f.path.split("/", 2)[1] for f in files if f.path.startswith("tasks/")})
+    top = [f.path for f in files if "/" not in f.path]
+    where = f"{', '.join(top)}" + (f" and {tasks} task directories (tasks/<chunk>_<task>/)" if tasks else "")
+    return f"{len(files)} files, {size / 1e6:.1f} MB: {where}"
+
+
+def write_out(files: list[PlannedFile], out: Path) -> Path:
+    """Write every file of a dry run under ``out`` (a new or empty directory), at its path in the run directory."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise run_records.RunError(f"--out: {out} exists and is not an empty directory")
+    for file in files:
+        path = out / file.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_records.write_new(path, file.text, file.mode)
+    return out
