@@ -129,15 +129,20 @@ def submission_errors() -> Iterator[None]:
         fail(str(exc), EXIT_FAILED)
 
 
-def print_submission(sub: launch.Submission) -> None:
+def print_submission(sub: launch.Submission, screenful: int = SCREENFUL) -> None:
+    """The run, each job, and each array task (the first and last few of a sweep larger than a screen)."""
     rec = sub.record
+    for warning in sub.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {rec.run_id}: {sub.run_dir}")
     for job in rec.jobs:
         dep = f" after {job.dependency}" if job.dependency else ""
         arr = f" array {job.array}" if job.array else ""
         click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
-    for task in rec.tasks:
-        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
+    tasks = rec.tasks if len(rec.tasks) <= screenful else [*rec.tasks[:5], None, *rec.tasks[-5:]]
+    for task in tasks:
+        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}" if task else
+                   f"  ... {len(rec.tasks) - 10} more tasks (record.json lists every one)")
 
 
 def follow_and_exit(run_dir: Path) -> None:

@@ -20,7 +20,7 @@ def print_dry_run(dry: plan_records.DryRun, show_files: bool | None, out: Path |
     done = "nothing written or submitted" if out is None else f"nothing submitted, the files written under {out} only"
     click.echo(f"dry run: {done}; the run directory is shown as {p.run_dir} (a real submit "
                f"creates {p.request.name}-<YYYYmmdd-HHMMSS>-<hex>) and job n's scheduler id as {plan.JOB_ID.format('<n>')}")
-    for warning in p.warnings:
+    for warning in [*p.warnings, *dry.limit_warnings]:
         click.echo(f"warning: {warning}", err=True)
     if out is not None:
         plan_records.write_out(dry.files, out)

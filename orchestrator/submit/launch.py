@@ -18,11 +18,11 @@ submitted job by job; ``submit --dry-run`` prints the same plan for a placeholde
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import plan, plan_records, run_records
-from .backends import backend, slurm
+from .backends import backend, slurm, slurm_limits
 from .backends.base import JobRequest, LaunchError
 from .checks import InvalidSubmission
 from ..spec.config import Experiment
@@ -40,16 +40,23 @@ class Submission:
     """Its new run directory."""
     record: run_records.RunRecord
     """Its record.json: every submitted job's id."""
+    warnings: list[str] = field(default_factory=list)
+    """What the cluster's limits may do to it (it was not refused)."""
 
 
 # ------------------------------------------------------------------------------------------------- submit a plan
 def submit(request: Request) -> Submission:
     """Check, plan, then write and submit the plan in a new run directory."""
     request = plan.prepare(request)
-    size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
+    found = slurm_limits.limits(request.exp.profile.account) if request.sweep is not None and request.slurm else None
     run_dir = run_records.fresh_run_dir(request.exp.profile.output_root, request.name)
+    size = found.max_array_size if found else slurm.DEFAULT_MAX_ARRAY_SIZE
     the_plan = plan.make_plan(request, str(run_dir), size)     # render errors surface before the directory exists
-    return _execute(the_plan, run_records.claim(run_dir))
+    warnings = slurm_limits.check(sum(len(j.tasks) for j in the_plan.jobs), len(the_plan.jobs), found) if found \
+        else []                                                 # a limit that would stop it half-way: refused here
+    submission = _execute(the_plan, run_records.claim(run_dir))
+    submission.warnings.extend(warnings)
+    return submission
 
 
 def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: int = 1,

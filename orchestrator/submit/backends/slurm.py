@@ -219,21 +219,6 @@ DEFAULT_MAX_ARRAY_SIZE = 1001
 """Slurm's default MaxArraySize."""
 
 
-def max_array_size() -> int:
-    """Slurm's MaxArraySize: array task ids must be < this value."""
-    value = show_config().get("MaxArraySize", str(DEFAULT_MAX_ARRAY_SIZE))
-    return int(value) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
-
-
-def max_array_size_or_default() -> tuple[int, str]:
-    """MaxArraySize and where it came from: ``scontrol show config``, else Slurm's default (for dry runs)."""
-    try:
-        return max_array_size(), "from scontrol show config"
-    except SlurmError as exc:
-        reason = (str(exc).strip().splitlines() or ["no answer"])[-1]
-        return DEFAULT_MAX_ARRAY_SIZE, f"Slurm's default, assumed: scontrol show config gave none: {reason}"
-
-
 def accounting_enabled() -> bool:
     return show_config().get("AccountingStorageType", "accounting_storage/none") != "accounting_storage/none"
 
