@@ -16,7 +16,7 @@ edited as text. The plan is made once, for the run directory the submission will
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -44,6 +44,13 @@ class Request:
     segment_dependency: str = "afterok"
     preflight: bool = False
     submitted_from: str | None = None
+    expanded: tuple[tuple[Variant, Experiment], ...] | None = field(default=None, compare=False, repr=False)
+    """A sweep's variants with their experiments, once ``prepare`` has built and checked them (planned from)."""
+
+    def variants(self) -> list[tuple[Variant, Experiment]]:
+        """Each variant's experiment (built once by ``prepare``; built here for a request it has not seen)."""
+        assert self.sweep is not None
+        return list(self.expanded) if self.expanded is not None else expand(self.exp, self.sweep)
 
     @property
     def name(self) -> str:
@@ -212,7 +219,7 @@ def prepare(request: Request) -> Request:
     same_allocation(variants)
     with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
         list(pool.map(check, [exp for _variant, exp in variants]))
-    return request
+    return replace(request, expanded=tuple(variants))
 
 
 # ------------------------------------------------------------------------------------------------- the plan
@@ -272,7 +279,7 @@ def _task(run_dir: str, chunk: int, task: int, index: int, variant: Variant, exp
 
 
 def _plan_sweep(request: Request, sweep: Sweep, run_dir: str, max_array_size: int) -> Plan:
-    variants = expand(request.exp, sweep)
+    variants = request.variants()
     first = render.render(variants[0][1], run_dir)
     if not request.slurm:
         return Plan(request, run_dir, (), (_local_sweep(request, run_dir, variants),), first)
