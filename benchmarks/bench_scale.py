@@ -45,6 +45,8 @@ class Measured:
     size: int
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    status_text: str = ""
+    """What ``status RUN`` printed."""
 
 
 def cli(cwd: Path, *args: str, timeout: float) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -57,8 +59,10 @@ def cli(cwd: Path, *args: str, timeout: float) -> tuple[float, subprocess.Comple
 
 
 def timed(argv: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run a command (this checkout importable); (wall seconds, the process)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     return time.perf_counter() - start, proc
 
 
@@ -93,6 +97,7 @@ def measure(size: int, work: Path, settle: float, budget: float) -> Measured:
         seconds, proc = cli(work, *args, timeout=left())
         check(step, proc)
         out.seconds[step] = seconds
+        out.status_text = out.status_text or proc.stdout
     rows = json.loads(proc.stdout)
     done = sum(1 for r in rows if r["state"] == "COMPLETED")
     out.notes.append(f"{len(rows)} rows, {done} COMPLETED when watched")
@@ -108,10 +113,11 @@ def measure(size: int, work: Path, settle: float, budget: float) -> Measured:
     return out
 
 
-def lines(results: list[Measured], startup: float) -> list[str]:
+def lines(results: list[Measured], startup: float, imports: float) -> list[str]:
     """The figures, one line per step and size."""
     first = results[0]
-    found = [f"python -m orchestrator --help (start-up alone): {startup:.2f} s", "",
+    found = [f"python -m orchestrator --help (start-up alone): {startup:.2f} s; "
+             f"python -c 'import orchestrator.cli' (every verb's imports): {imports:.2f} s", "",
              f"| step | variants | seconds | x one sacct | growth from {first.size} variants |",
              "| --- | ---: | ---: | ---: | --- |"]
     for step in STEPS:
@@ -126,6 +132,8 @@ def lines(results: list[Measured], startup: float) -> list[str]:
             found.append(f"| {step} | {m.size} | {value:.2f} | {ratio:.1f} | {growth} |")
     found.append("")
     found += [f"{m.size} variants: {'; '.join(m.notes)}" for m in results]
+    found += ["", f"`status RUN` of the {results[-1].size}-variant sweep printed:", "", "```",
+              results[-1].status_text.rstrip(), "```"]
     return found
 
 
@@ -144,6 +152,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
         startup, _proc = cli(work, "--help", timeout=60)
+        imports, _proc = timed([sys.executable, "-c", "import orchestrator.cli"], timeout=60)
         for size in (int(s) for s in args.sizes.split(",")):
             try:
                 results.append(measure(size, work, args.settle, args.budget))
@@ -154,7 +163,7 @@ def main() -> int:
                   flush=True)
     if not results:
         return 1
-    text = "\n".join(lines(results, startup))
+    text = "\n".join(lines(results, startup, imports))
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")
