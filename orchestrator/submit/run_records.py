@@ -229,5 +229,6 @@ def task_job_id(record: RunRecord, task: str) -> str:
     for entry in record.tasks:
         if task in (str(entry.index), entry.variant):
             return entry.job_id
-    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks) or "none: not a sweep"
+    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks[:10]) or "none: not a sweep"
+    names += f", ... ({len(record.tasks)} in all)" if len(record.tasks) > 10 else ""
     raise RunError(f"no task {task!r} in run {record.run_id} (tasks: {names})")
