@@ -129,7 +129,8 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 
 def test_modules_import_only_the_standard_library() -> None:
-    code = ("import sys, orchestrator.logparse, orchestrator.flops, orchestrator.diagnose, orchestrator.report; "
+    code = ("import sys, orchestrator.observe.logparse, orchestrator.observe.flops, orchestrator.observe.diagnose, "
+            "orchestrator.observe.report; "
             "print(sorted(m for m in ('matplotlib', 'numpy', 'click', 'yaml', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
