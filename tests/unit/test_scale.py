@@ -221,3 +221,25 @@ def test_dry_run_of_a_big_sweep_prints_a_summary_and_writes_files_only_when_aske
     assert again.exit_code == 2 and "--out:" in again.stderr and "not an empty directory" in again.stderr
     assert cli.invoke(main, [*base[:-1], "--show-files"]).exit_code == 2           # only with --dry-run
     assert not (tmp_path / "runs").exists()
+
+
+def test_array_tasks_sacct_does_not_list_yet_come_from_scontrol(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """Accounting lags: a task that just ran is neither in sacct's pending remainder nor on its own line."""
+    run_dir = sweep_run(tmp_path, 6)
+    sacct = {"500_0": JobState("500_0", "COMPLETED", 0, array_task_id=0),
+             **{f"500_{i}": JobState(f"500_{i}", "PENDING", array_task_id=i) for i in (3, 4, 5)}}
+    monkeypatch.setattr(slurm, "job_states", lambda ids: dict(sacct))
+    asked: list[list[str]] = []
+
+    def scontrol_states(ids: list[str]) -> dict[str, JobState]:
+        asked.append(ids)
+        return {f"500_{i}": JobState(f"500_{i}", "COMPLETED", 0, array_task_id=i, source="scontrol")
+                for i in range(3)}
+    monkeypatch.setattr(slurm, "scontrol_states", scontrol_states)
+    rows = status.collect([run_dir])
+    assert [r.state for r in rows] == ["COMPLETED"] * 3 + ["PENDING"] * 3
+    assert asked == [["500"]]                                # one scontrol call, for the array job
+    sacct.update({f"500_{i}": JobState(f"500_{i}", "COMPLETED", 0, array_task_id=i) for i in (1, 2)})
+    status.collect([run_dir])
+    assert asked == [["500"]]                                # nothing missing: no second call
