@@ -19,7 +19,9 @@ def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:
         return ids
     known = set(ids) | {t.job_id for t in record.tasks}
     if job not in known:
-        fail(f"--job: {job} is not a job of run {record.run_id} (fix: one of {', '.join(sorted(known))})")
+        some = [*ids, *(t.job_id for t in record.tasks[:5])]
+        more = f", ... ({len(known)} in all)" if len(known) > len(some) else ""
+        fail(f"--job: {job} is not a job of run {record.run_id} (fix: one of {', '.join(some)}{more})")
     return [job]
 
 

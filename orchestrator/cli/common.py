@@ -23,6 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 
+SCREENFUL = 40
+"""More status rows (or dry-run files) than this are summarised unless every one is asked for."""
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 
@@ -136,20 +138,26 @@ def submission_errors() -> Iterator[None]:
         fail(str(exc), EXIT_FAILED)
 
 
-def print_submission(sub: launch.Submission) -> None:
+def print_submission(sub: launch.Submission, screenful: int = SCREENFUL) -> None:
+    """The run, each job, and each array task (the first and last few of a sweep larger than a screen)."""
     rec = sub.record
+    for warning in sub.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {rec.run_id}: {sub.run_dir}")
     for job in rec.jobs:
         dep = f" after {job.dependency}" if job.dependency else ""
         arr = f" array {job.array}" if job.array else ""
         click.echo(f"  job {job.job_id}  {job.role}{arr}{dep}  log {job.log}")
-    for task in rec.tasks:
-        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}")
+    tasks = rec.tasks if len(rec.tasks) <= screenful else [*rec.tasks[:5], None, *rec.tasks[-5:]]
+    for task in tasks:
+        click.echo(f"  task {task.job_id}  {task.variant}  {task.dir}" if task else
+                   f"  ... {len(rec.tasks) - 10} more tasks (record.json lists every one)")
 
 
 def follow_and_exit(run_dir: Path) -> None:
     """Show the status table whenever it changes until every job ended; exit 1 unless all completed."""
-    rows = status.follow([run_dir], on_change=lambda r: click.echo(status.text(r) + "\n"))
+    rows = status.follow([run_dir], on_change=lambda text: click.echo(text + "\n"),
+                         shown_as=lambda ws: status.view(ws, False, SCREENFUL))
     if not all(r.ok for r in rows):
         raise SystemExit(EXIT_FAILED)
 

@@ -13,18 +13,27 @@ from ..submit import launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
 from ..submit.verdict import verdict
-from .common import fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
+from .common import SCREENFUL, fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
     report_problems, submission_errors
 
 
-def print_dry_run(dry: plan_records.DryRun) -> None:
-    """The plan as a real submit would carry it out: the placeholders, every file, one line per job."""
+def print_dry_run(dry: plan_records.DryRun, show_files: bool | None, out: Path | None) -> None:
+    """The plan as a real submit would carry it out: the placeholders, its files (every one when asked, or when
+    they fit a screen; else one summary line), one line per job. ``out``: every file is written there instead."""
     p = dry.plan
-    click.echo(f"dry run: nothing written or submitted; the run directory is shown as {p.run_dir} (a real submit "
+    done = "nothing written or submitted" if out is None else f"nothing submitted, the files written under {out} only"
+    click.echo(f"dry run: {done}; the run directory is shown as {p.run_dir} (a real submit "
                f"creates {p.request.name}-<YYYYmmdd-HHMMSS>-<hex>) and job n's scheduler id as {plan.JOB_ID.format('<n>')}")
-    for warning in p.warnings:
+    for warning in [*p.warnings, *dry.limit_warnings]:
         click.echo(f"warning: {warning}", err=True)
-    print_files((f.path, f.text) for f in dry.files)
+    if out is not None:
+        plan_records.write_out(dry.files, out)
+        click.echo(f"wrote {plan_records.file_summary(dry.files)} under {out}")
+    elif show_files or (show_files is None and len(dry.files) <= SCREENFUL):
+        print_files((f.path, f.text) for f in dry.files)
+    else:
+        click.echo(f"would write {plan_records.file_summary(dry.files)} (--show-files prints every one, "
+                   "--out DIR writes them there)")
     if dry.max_array_size:
         click.echo(f"{dry.max_array_size}: {len(p.jobs)} array job(s)")
     for number, job in enumerate(p.jobs, 1):
@@ -37,7 +46,7 @@ def print_dry_run(dry: plan_records.DryRun) -> None:
 
 def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     """What submitting one planned job runs, with its array range and dependency (``#SBATCH`` lines)."""
-    tasks = f": {', '.join(t.variant.name for t in job.tasks)}" if job.tasks else ""
+    tasks = f": {names([t.variant.name for t in job.tasks])}" if job.tasks else ""
     ranks = f"{job.ntasks} ranks{' each' if job.tasks else ''}"
     if not p.request.slurm:
         return f"local job (submitit) running {job.script}  [{job.role}{tasks}; {ranks} on this machine]"
@@ -53,6 +62,13 @@ def memory_guard(request: plan.Request, strict: bool) -> None:
     found = [p for exp in exps for p in rule_memory(exp)]
     if found:
         report_problems(memory_as_error(found) if strict else found)
+
+
+def names(found: list[str], most: int = 10) -> str:
+    """Variant names, comma-separated; a long list as its first and last few and the count."""
+    if len(found) <= most:
+        return ", ".join(found)
+    return f"{', '.join(found[:3])}, ..., {', '.join(found[-2:])} ({len(found)} variants)"
 
 
 @click.command("submit")
@@ -72,16 +88,25 @@ def memory_guard(request: plan.Request, strict: bool) -> None:
               help="submit again exactly what this run directory's record.json describes")
 @click.option("--follow", is_flag=True, help="wait and show the status table until every job ended")
 @click.option("--dry-run", is_flag=True,
-              help="run every check, then print every file it would write and every job it would submit; "
-                   "create, write and submit nothing")
+              help="run every check, then print the plan: its files (one summary line when there are more than a "
+                   "screenful) and every job it would submit; create and submit nothing")
+@click.option("--show-files/--no-show-files", default=None,
+              help="with --dry-run: print every file in full (default: only when they fit a screen)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="with --dry-run: write every file it would write under this new (or empty) directory")
 @click.option("--strict-memory", is_flag=True, help="refuse when the predicted peak exceeds the GPU's memory")
 @handle_config_errors
 def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
-           from_run: Path | None, follow: bool, dry_run: bool, strict_memory: bool) -> None:
+           from_run: Path | None, follow: bool, dry_run: bool, show_files: bool | None, out_dir: Path | None,
+           strict_memory: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
     if dry_run and follow:
         fail("--follow: a dry run submits nothing to follow (fix: drop --follow or --dry-run)")
+    if not dry_run and (show_files is not None or out_dir is not None):
+        fail("--show-files/--out: only a dry run prints or writes its files (fix: add --dry-run)")
+    if out_dir is not None and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        fail(f"--out: {out_dir} exists and is not an empty directory (fix: name a new directory)")
     with submission_errors():
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
@@ -89,7 +114,7 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
             found = verdict(request)   # the same as validate's
             report_problems(memory_as_error(list(found.problems)) if strict_memory else list(found.problems))
             if found.dry is not None:
-                print_dry_run(found.dry)
+                print_dry_run(found.dry, show_files, out_dir)
             return
         memory_guard(request, strict_memory)
         sub = launch.submit(request)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from ..spec import flops
 from . import diagnose, logparse, tables
+from ..submit import run_records
 
 LOG_SUFFIXES = (".log", ".out")
 """Files directly in a run directory that are logs; everything under ``logs/`` is a log too."""
@@ -87,9 +88,23 @@ def find_logs(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(direct) + sorted(nested)
 
 
+def recorded_tasks(base: Path) -> list[tuple[str, Path]] | None:
+    """(variant, task directory) of every task a sweep's ``record.json`` lists, in sweep order (one file read for
+    the whole sweep); None when ``base`` has no readable run record."""
+    try:
+        record = run_records.load_record(base)
+    except (run_records.RunError, TypeError):
+        return None
+    return [(t.variant, base / t.dir) for t in record.tasks]
+
+
 def find_variants(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
-    """(name, path) of each row an input gives: one per sweep task of a run directory, else the input itself."""
+    """(name, path) of each row an input gives: one per sweep task of a run directory (as its record lists them,
+    else as found under ``tasks/``), else the input itself."""
     base = Path(path)
+    recorded = recorded_tasks(base) if base.is_dir() else None
+    if recorded:
+        return recorded
     tasks = sorted(p for p in (base / "tasks").glob("*") if p.is_dir()) if base.is_dir() else []
     if tasks:
         return [(_variant_name(t), t) for t in tasks]

@@ -4,6 +4,11 @@ States come from each run's back-end, asked once for all of its runs (``Backend.
 call (``scontrol`` when accounting is off); for the local back-end submitit's result files and the controller
 process. Progress comes from the Megatron log (``logparse``); for a job that failed, the last error line of its log
 is shown.
+
+Cost: linear in the tasks. A row's logs are looked up in its own directory only (an array task's
+``tasks/<chunk>_<task>/logs``, known from the record), and only the last ``TAIL_BYTES`` of its newest log are read.
+``summary`` (a sweep larger than a screen) reads the logs of the rows it names only; the other rows need nothing
+but the scheduler's one answer.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,8 @@ from ..submit import backends
 from ..submit.backends.base import TERMINAL_STATES, JobState
 
 _SKIP_ERROR = ("[orchestrator.", "WARNING:")
+TAIL_BYTES = 256 * 1024
+"""How much of the end of a log status reads for a row's progress and error (a log may be gigabytes)."""
 FAILED_STATES = frozenset(TERMINAL_STATES - {"COMPLETED"})
 
 
@@ -89,13 +97,33 @@ def first_task_exit(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def progress(log: Path) -> str:
-    """``iteration/train_iters`` of the log's last record ('' before the first); OSError when it cannot be read."""
-    summary = logparse.parse_file(log)
+def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a file (from its first whole line), decoded."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - limit)
+        handle.seek(start)
+        data = handle.read(limit)
+    if start:
+        data = data[data.find(b"\n") + 1:]
+    return data.decode(errors="replace")
+
+
+def progress_of(text: str) -> str:
+    """``"12/20"``: the last Megatron iteration line of a log's text."""
+    summary = logparse.parse_lines(text.splitlines())
     if not summary.records:
         return ""
     last = summary.records[-1]
     return f"{last.iteration}/{last.train_iters}"
+
+
+def progress(log: Path) -> str:
+    """Progress from the end of a log (``TAIL_BYTES``)."""
+    try:
+        return progress_of(read_tail(log))
+    except OSError:
+        return ""
 
 
 def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
@@ -108,15 +136,13 @@ def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
         return row
     row.log = str(logs[-1])
     try:
-        row.progress = progress(logs[-1])
+        text = read_tail(logs[-1])
     except OSError as exc:
         row.error = f"cannot read {logs[-1].name}: {exc.strerror or exc}"
         return row
+    row.progress = progress_of(text)
     if failed:
-        try:
-            attempt = last_attempt(logs[-1].read_text(errors="replace"))
-        except OSError:
-            return row
+        attempt = last_attempt(text)
         row.error = root_error(attempt)
         code = first_task_exit(attempt)
         if code is not None and row.state != "CANCELLED":
@@ -142,20 +168,45 @@ def _states(loaded: list[tuple[Path, run_records.RunRecord]]) -> dict[tuple[Path
     return states
 
 
-def collect(run_dirs: Iterable[Path]) -> list[Row]:
-    """Rows of every run, with one scheduler query per back-end."""
+@dataclass
+class Watched:
+    """A row as the scheduler alone knows it, and where its job's logs are."""
+
+    row: Row
+    """State, exit code, elapsed time and nodes from the back-end."""
+    log_dir: Path
+    """The one directory its logs are in (an array task's own ``tasks/<chunk>_<task>/logs``)."""
+    derived_exit: int | None = None
+    """Slurm's derived exit code (the highest of its steps)."""
+
+    def described(self) -> Row:
+        """The row with progress and error from the end of its newest log."""
+        job_id = self.row.job_id
+        logs = run_records.logs_in(self.log_dir, job_id) if job_id != "-" else []
+        return _describe_logs(self.row, logs, self.derived_exit)
+
+
+def watch(run_dirs: Iterable[Path]) -> list[Watched]:
+    """Rows of every run from one scheduler query per back-end; no log is read (only each run's record)."""
     loaded = [(Path(d), run_records.load_record(d)) for d in run_dirs]
     states = _states(loaded)
-    rows = []
+    found = []
     for run_dir, record in loaded:
+        dirs = run_records.task_dirs(record)
         for job_id, part in _wanted(record):
             state = states.get((run_dir, job_id)) or JobState(job_id, "UNKNOWN", source="none")
             row = Row(run=record.run_id, job_id=job_id, part=part, state=state.state, exit_code=state.exit_code,
                       elapsed_s=state.elapsed_s, nodes=state.nodes, source=state.source, note=state.note)
-            rows.append(_describe_logs(row, run_records.logs_of_job(run_dir, job_id), state.derived_exit_code))
+            found.append(Watched(row, run_records.log_dir(run_dir, dirs, job_id), state.derived_exit_code))
         if record.error:
-            rows.append(Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error))
-    return rows
+            row = Row(run=record.run_id, job_id="-", part="submit", state="NOT_SUBMITTED", error=record.error)
+            found.append(Watched(row, run_dir / "logs"))
+    return found
+
+
+def collect(run_dirs: Iterable[Path]) -> list[Row]:
+    """Rows of every run, with one scheduler query per back-end and each row's own log."""
+    return [w.described() for w in watch(run_dirs)]
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -195,19 +246,69 @@ def to_json(rows: list[Row]) -> str:
     return tables.to_json(rows)
 
 
+NAMED = 5
+"""How many failed and how many slowest tasks a summary names."""
+_ORDER = ("FAILED", "OUT_OF_MEMORY", "TIMEOUT", "NODE_FAIL", "CANCELLED", "RUNNING", "PENDING", "COMPLETED")
+
+
+def _by_run(watched: list[Watched]) -> dict[str, list[Watched]]:
+    runs: dict[str, list[Watched]] = {}
+    for w in watched:
+        runs.setdefault(w.row.run, []).append(w)
+    return runs
+
+
+def named(watched: list[Watched], most: int = NAMED) -> tuple[list[Watched], list[Watched]]:
+    """The first ``most`` failed rows (in task order) and the ``most`` slowest unfinished ones (longest elapsed)."""
+    failed = [w for w in watched if w.row.state in FAILED_STATES or w.row.state == "NOT_SUBMITTED"][:most]
+    going = sorted((w for w in watched if not w.row.done and w.row.state != "NOT_SUBMITTED"),
+                   key=lambda w: -(w.row.elapsed_s or 0))
+    return failed, going[:most]
+
+
+def summary(watched: list[Watched], most: int = NAMED) -> str:
+    """Per run: one line per state with its count, then the failed and the slowest tasks named, as table rows.
+    Only the named rows' logs are read."""
+    parts = []
+    for run, rows in _by_run(watched).items():
+        counts = Counter(w.row.state for w in rows)
+        order = sorted(counts, key=lambda k: (_ORDER.index(k) if k in _ORDER else len(_ORDER), k))
+        lines = [f"{run}: {len(rows)} rows (status --all shows every one)"]
+        lines += [tables.table(("STATE", "COUNT"), [[k, str(counts[k])] for k in order], right={1})]
+        failed, slowest = named(rows, most)
+        for title, group in ((f"failed (first {len(failed)} of {sum(1 for w in rows if w.row.state in FAILED_STATES)})",
+                              failed), (f"slowest unfinished ({len(slowest)})", slowest)):
+            if group:
+                lines += [title + ":", table([w.described() for w in group])]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def view(watched: list[Watched], every_row: bool, screenful: int) -> str:
+    """The table of every row, or the summary when there are more rows than ``screenful`` and not ``every_row``."""
+    if every_row or len(watched) <= screenful:
+        return text([w.described() for w in watched])
+    return "\n".join([summary(watched), *notes([w.row for w in watched])])
+
+
 def follow(run_dirs: list[Path], interval_s: float = 2.0, timeout_s: float | None = None,
-           on_change: Callable[[list[Row]], None] | None = None) -> list[Row]:
-    """Poll until every row is finished (or ``timeout_s`` passes); ``on_change`` sees each new table."""
+           on_change: Callable[[str], None] | None = None,
+           shown_as: Callable[[list[Watched]], str] | None = None) -> list[Row]:
+    """Poll until every row is finished (or ``timeout_s`` passes); ``on_change`` sees each new text of
+    ``shown_as`` (default: the table of every row). Each poll is one scheduler query and what ``shown_as`` reads;
+    the rows returned at the end are read once."""
     start, shown = time.monotonic(), ""
+    render = shown_as or (lambda ws: text([w.described() for w in ws]))
     while True:
-        rows = collect(run_dirs)
-        text = table(rows)
-        if on_change and text != shown:
-            on_change(rows)
-            shown = text
-        finished = all(r.done or r.state == "NOT_SUBMITTED" for r in rows)
+        watched = watch(run_dirs)
+        if on_change:
+            text = render(watched)
+            if text != shown:
+                on_change(text)
+                shown = text
+        finished = all(w.row.done or w.row.state == "NOT_SUBMITTED" for w in watched)
         if finished or (timeout_s is not None and time.monotonic() - start > timeout_s):
-            return rows
+            return [w.described() for w in watched]
         time.sleep(interval_s)
 
 

@@ -311,7 +311,20 @@ def load_experiment(profile: str, recipe: str | None, overrides: list[str] | Non
     """Profile + recipe (None: the profile's default recipe) + overrides, fully typed."""
     prof = load_profile(profile, profiles_dir)
     exp = Experiment(prof, load_recipe(recipe or prof.default_recipe, recipes_dir))
-    return apply_overrides(exp, overrides or [])
+    exp = apply_overrides(exp, overrides or [])
+    check_home_paths(exp)
+    return exp
+
+
+def check_home_paths(exp: Experiment) -> None:
+    """A ``~user/...`` path whose user does not exist is one line here, not a traceback where it is first used."""
+    for setting, value in (("profile.output_root", exp.profile.output_root),
+                           ("recipe.training.checkpoint_dir", exp.recipe.training.checkpoint_dir)):
+        if value and value.startswith("~"):
+            try:
+                Path(value).expanduser()
+            except RuntimeError as exc:
+                raise ConfigError(setting, f"{value[:80]!r}: {exc}", "use an absolute path, or ~/ for your home") from exc
 
 
 def with_switches(recipe: Recipe, **changes: Any) -> Recipe:

@@ -6,6 +6,7 @@ or deprecated and what replaces it. ``megatron_args`` applies it and prints each
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from dataclasses import dataclass
 
@@ -30,8 +31,9 @@ def parse_version(text: str) -> Version:
     return tuple(parts + [0] * (3 - len(parts)))
 
 
+@functools.lru_cache(maxsize=1)
 def installed_megatron() -> str | None:
-    """The installed megatron-core version, if any (no import of Megatron itself)."""
+    """The installed megatron-core version, if any (no import of Megatron itself); looked up once per process."""
     try:
         return importlib.metadata.version("megatron-core")
     except importlib.metadata.PackageNotFoundError:

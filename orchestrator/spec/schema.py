@@ -99,11 +99,21 @@ def field_doc(cls: type, name: str) -> str:
     raise KeyError(name)
 
 
+_HINTS: dict[Any, dict[str, Any]] = {}
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    """``get_type_hints`` of a dataclass, resolved once per class (every variant of a sweep is built from dicts)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, refusing unknown keys and values of the wrong type."""
     if not isinstance(data, dict):
         raise ConfigError(where or cls.__name__, f"expected a mapping, got {_kind(data)}", "write key: value pairs")
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # T is any dataclass: no bound says so
     kwargs: dict[str, Any] = {}
     for key, value in data.items():

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import guard, plan, plan_records, run_records
-from .backends import backend, slurm
+from .backends import backend, slurm, slurm_limits
 from .backends.base import JobRequest, LaunchError, SubmittedThenFailed
 from .checks import InvalidSubmission
 from ..spec.config import Experiment
@@ -41,6 +41,8 @@ class Submission:
     """Its new run directory."""
     record: run_records.RunRecord
     """Its record.json: every submitted job's id."""
+    warnings: list[str] = field(default_factory=list)
+    """What the cluster's limits may do to it (it was not refused)."""
 
 
 # ------------------------------------------------------------------------------------------------- submit a plan
@@ -48,16 +50,21 @@ def submit(request: Request) -> Submission:
     """Check, plan, then write and submit the plan in a new run directory (under the output root's submit lock,
     after making sure no live run writes the same checkpoint directory)."""
     request = plan.prepare(request)
-    size = slurm.max_array_size() if request.sweep is not None and request.slurm else slurm.DEFAULT_MAX_ARRAY_SIZE
+    found = slurm_limits.limits(request.exp.profile.account) if request.sweep is not None and request.slurm else None
+    size = found.max_array_size if found else slurm.DEFAULT_MAX_ARRAY_SIZE
     root = request.exp.profile.output_root
     run_dir = run_records.fresh_run_dir(root, request.name)
     the_plan = plan.make_plan(request, str(run_dir), size)     # render errors surface before the directory exists
+    warnings = slurm_limits.check(sum(len(j.tasks) for j in the_plan.jobs), len(the_plan.jobs), found) if found \
+        else []                                                 # a limit that would stop it half-way: refused here
     try:
         with run_records.submit_lock(root):
             guard.refuse_shared_checkpoints(request)
-            return _execute(the_plan, run_dir)
+            submission = _execute(the_plan, run_dir)
     except OSError as exc:                                      # the output root itself: nothing was created
         raise LaunchError(_unwritable(run_dir, exc, root)) from exc
+    submission.warnings.extend(warnings)
+    return submission
 
 
 def submit_run(exp: Experiment, overrides: list[str] | None = None, segments: int = 1,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +49,13 @@ class Request:
     submitted_from: str | None = None
     megatron_check: bool = True
     """Run Megatron's own argument check where it is importable (``validate --no-megatron`` turns it off)."""
+    expanded: tuple[tuple[Variant, Experiment], ...] | None = field(default=None, compare=False, repr=False)
+    """A sweep's variants with their experiments, once ``prepare`` has built and checked them (planned from)."""
+
+    def variants(self) -> list[tuple[Variant, Experiment]]:
+        """Each variant's experiment (built once by ``prepare``; built here for a request it has not seen)."""
+        assert self.sweep is not None
+        return list(self.expanded) if self.expanded is not None else expand(self.exp, self.sweep)
 
     @property
     def name(self) -> str:
@@ -234,7 +241,7 @@ def prepare(request: Request) -> Request:
     own_checkpoints(variants)
     with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
         list(pool.map(_check_variant, variants))
-    return request
+    return replace(request, expanded=tuple(variants))
 
 
 def _check_variant(item: tuple[Variant, Experiment]) -> None:
@@ -306,7 +313,7 @@ def _task(run_dir: str, chunk: int, task: int, index: int, variant: Variant, exp
 
 
 def _plan_sweep(request: Request, sweep: Sweep, run_dir: str, max_array_size: int) -> Plan:
-    variants = expand(request.exp, sweep)
+    variants = request.variants()
     first = render.render(variants[0][1], run_dir)
     if not request.slurm:
         return Plan(request, run_dir, (), (_local_sweep(request, run_dir, variants),), first)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..spec import secret_names
 from ..spec.schema import to_dict
 from . import run_records
-from .backends import slurm
+from .backends import slurm, slurm_limits
 from .plan import Plan, PlannedFile, PlannedTask, Request, dry_run_dir, job_id, make_plan, placeholders, prepare
 
 CREATED_PLACEHOLDER = "<time of submission>"
@@ -79,18 +79,36 @@ def task_record(plan: Plan, task: PlannedTask, array_job: str, created: str) -> 
 class DryRun:
     plan: Plan
     files: list[PlannedFile]         # every file a real submit writes, in the order it writes them
-    max_array_size: str | None       # for a Slurm sweep: MaxArraySize and where it came from
+    max_array_size: str | None       # for a Slurm sweep: MaxArraySize (and the other limits) and where they came from
+    limit_warnings: tuple[str, ...] = ()   # what the cluster's limits may do to the sweep (it is not refused)
+
+
+def cluster_limits(request: Request) -> tuple[slurm_limits.Limits, str]:
+    """A Slurm sweep's limits and where they came from; Slurm's default MaxArraySize when the cluster does not
+    answer (a dry run away from the cluster)."""
+    try:
+        return slurm_limits.limits(request.exp.profile.account), "from scontrol show config"
+    except slurm.SlurmError as exc:
+        reason = (str(exc).strip().splitlines() or ["no answer"])[-1]
+        return (slurm_limits.Limits(slurm.DEFAULT_MAX_ARRAY_SIZE, None, None),
+                f"Slurm's default, assumed: scontrol show config gave none: {reason}")
 
 
 def dry_run(request: Request) -> DryRun:
-    """Every check of a real submit, then its plan for a placeholder run directory; nothing is written."""
+    """Every check of a real submit (the cluster's limits included), then its plan for a placeholder run
+    directory; nothing is written."""
     request = prepare(request)
-    size, note = slurm.DEFAULT_MAX_ARRAY_SIZE, None
-    if request.sweep is not None and request.slurm:
-        size, source = slurm.max_array_size_or_default()
-        note = f"MaxArraySize {size} ({source})"
-    plan = make_plan(request, dry_run_dir(request.exp.profile.output_root, request.name), size)
-    return DryRun(plan, preview(plan), note)
+    if request.sweep is None or not request.slurm:
+        return DryRun(*_planned(request, slurm.DEFAULT_MAX_ARRAY_SIZE), None)
+    found, source = cluster_limits(request)
+    plan, files = _planned(request, found.max_array_size)
+    warnings = slurm_limits.check(sum(len(j.tasks) for j in plan.jobs), len(plan.jobs), found)
+    return DryRun(plan, files, f"{slurm_limits.describe(found)} ({source})", tuple(warnings))
+
+
+def _planned(request: Request, max_array_size: int) -> tuple[Plan, list[PlannedFile]]:
+    plan = make_plan(request, dry_run_dir(request.exp.profile.output_root, request.name), max_array_size)
+    return plan, preview(plan)
 
 
 def preview(plan: Plan) -> list[PlannedFile]:
@@ -102,3 +120,23 @@ def preview(plan: Plan) -> list[PlannedFile]:
         files += [task_record(plan, t, array_job, CREATED_PLACEHOLDER) for t in job.tasks]
     record = run_record(plan, ids, top_level([f.path for f in files]), CREATED_PLACEHOLDER)
     return files + [PlannedFile(run_records.RECORD, run_records.record_text(record))]
+
+
+def file_summary(files: list[PlannedFile]) -> str:
+    """One line: how many files, how many bytes, and where they go (the run directory, and how many task dirs)."""
+    size = sum(len(f.text.encode()) for f in files)
+    tasks = len({f.path.split("/", 2)[1] for f in files if f.path.startswith("tasks/")})
+    top = [f.path for f in files if "/" not in f.path]
+    where = f"{', '.join(top)}" + (f" and {tasks} task directories (tasks/<chunk>_<task>/)" if tasks else "")
+    return f"{len(files)} files, {size / 1e6:.1f} MB: {where}"
+
+
+def write_out(files: list[PlannedFile], out: Path) -> Path:
+    """Write every file of a dry run under ``out`` (a new or empty directory), at its path in the run directory."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise run_records.RunError(f"--out: {out} exists and is not an empty directory")
+    for file in files:
+        path = out / file.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_records.write_new(path, file.text, file.mode)
+    return out

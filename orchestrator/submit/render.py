@@ -7,6 +7,8 @@ Templates use StrictUndefined, so a missing value is an error, never an empty st
 
 from __future__ import annotations
 
+import functools
+import re
 import shlex
 import zlib
 from dataclasses import dataclass
@@ -83,8 +85,10 @@ def _finalize(value: Any) -> Any:
     raise TypeError(f"template bug: {value!r} reaches a rendered file without a filter (shq, sbatch, comment...)")
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja2 environment every template renders in."""
+    """The one Jinja2 environment every template renders in (made once: it compiles each template once, so a
+    sweep of 10,000 variants renders without compiling 10,000 times)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(package_data.templates_dir())),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
                              finalize=_finalize)

@@ -241,17 +241,43 @@ def resolve_run(arg: str | None, root: str | os.PathLike[str]) -> Path:
     return runs[-1].resolve()
 
 
-def log_files(run_dir: Path) -> list[Path]:
-    """Every log of a run: ``logs/*.log`` and the array tasks' ``tasks/*/logs/*.log``, in name order."""
+def logs_in(directory: Path, job_id: str) -> list[Path]:
+    """The logs one job wrote in one directory (``<name>_<job_id>.log``), in name order: one listing of that
+    directory only, never of another task's."""
+    suffix = f"_{job_id}.log"
+    try:
+        with os.scandir(directory) as entries:
+            return sorted(directory / e.name for e in entries if e.name.endswith(suffix))
+    except OSError:
+        return []
+
+
+def log_dir(run_dir: Path, job_dirs: dict[str, str], job_id: str) -> Path:
+    """Where a job's logs are: an array task's in its own ``tasks/<chunk>_<task>/logs``, any other job's in the
+    run's ``logs``. ``job_dirs``: task job id -> task directory (``task_dirs``)."""
+    task_dir = job_dirs.get(job_id)
+    return run_dir / task_dir / "logs" if task_dir else run_dir / "logs"
+
+
+def task_dirs(record: RunRecord) -> dict[str, str]:
+    """Task job id -> its directory (relative to the run directory), for every array task of a run."""
+    return {t.job_id: t.dir for t in record.tasks}
+
+
+def log_files(run_dir: Path, record: RunRecord | None = None) -> list[Path]:
+    """Every log of a run: ``logs/*.log`` and each array task's ``<task dir>/logs/*.log``, the tasks in the
+    record's order (each task's own directory is listed once)."""
+    record = record or load_record(run_dir)
     found = sorted((run_dir / "logs").glob("*.log"))
-    for task_dir in sorted((run_dir / "tasks").glob("*")):
-        found += sorted((task_dir / "logs").glob("*.log"))
+    for task in record.tasks:
+        found += sorted((run_dir / task.dir / "logs").glob("*.log"))
     return found
 
 
-def logs_of_job(run_dir: Path, job_id: str) -> list[Path]:
-    """Logs written by one job or array task (``..._12.log`` / ``..._12_3.log``)."""
-    return [p for p in log_files(run_dir) if p.stem.endswith(f"_{job_id}")]
+def logs_of_job(run_dir: Path, job_id: str, record: RunRecord | None = None) -> list[Path]:
+    """Logs written by one job or array task (``..._12.log`` / ``..._12_3.log``), looked up in its own directory."""
+    record = record or load_record(run_dir)
+    return logs_in(log_dir(run_dir, task_dirs(record), job_id), job_id)
 
 
 def task_job_id(record: RunRecord, task: str) -> str:
@@ -259,5 +285,6 @@ def task_job_id(record: RunRecord, task: str) -> str:
     for entry in record.tasks:
         if task in (str(entry.index), entry.variant):
             return entry.job_id
-    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks) or "none: not a sweep"
+    names = ", ".join(f"{t.index}={t.variant}" for t in record.tasks[:10]) or "none: not a sweep"
+    names += f", ... ({len(record.tasks)} in all)" if len(record.tasks) > 10 else ""
     raise RunError(f"no task {task!r} in run {record.run_id} (tasks: {names})")

@@ -8,6 +8,8 @@
 #   ORCH_SLURM_STATE           state dir [/tmp/orchestrator-slurm]
 #   ORCH_SLURM_ACCOUNTING      1 = MariaDB + slurmdbd, sacct works; 0 = no accounting [1]
 #   ORCH_SLURM_MAX_ARRAY_SIZE  MaxArraySize [1001, Slurm's default]
+#   ORCH_SLURM_MAX_JOB_COUNT   MaxJobCount: job records slurmctld holds [max(4 x MaxArraySize, 50000): a sweep of
+#                              10,000 one-second tasks keeps ~10,000 ended records for MinJobAge (300 s)]
 #   ORCH_SLURM_NODES           number of fake nodes [2]
 #   ORCH_SLURM_GPUS            fake GPUs per node, >= 1 [8]
 #   ORCH_SLURM_CPUS            CPUs advertised per node (may exceed the real cores) [8]
@@ -31,7 +33,7 @@ DBD_PORT=${ORCH_SLURM_DBD_PORT:-6819}
 SLURMD_PORT=${ORCH_SLURM_SLURMD_PORT:-17001}
 ETC_HOSTS=${ORCH_SLURM_ETC_HOSTS:-1}
 CLUSTER=${ORCH_SLURM_CLUSTER:-orchestrator}
-MAX_JOB_COUNT=$(( MAX_ARRAY_SIZE * 4 > 50000 ? MAX_ARRAY_SIZE * 4 : 50000 ))
+MAX_JOB_COUNT=${ORCH_SLURM_MAX_JOB_COUNT:-$(( MAX_ARRAY_SIZE * 4 > 50000 ? MAX_ARRAY_SIZE * 4 : 50000 ))}
 export PATH=$PATH:/usr/sbin
 
 t0=${EPOCHREALTIME/./}
@@ -55,7 +57,7 @@ wait_for() {  # wait_for SECONDS WHAT COMMAND...   (shell functions run without 
 check_settings() {
   local v
   for v in ACCOUNTING ETC_HOSTS; do [[ ${!v} =~ ^[01]$ ]] || fail "ORCH_SLURM_$v must be 0 or 1 (got '${!v}')"; done
-  local -A names=([MAX_ARRAY_SIZE]=MAX_ARRAY_SIZE [NUM_NODES]=NODES [GPUS]=GPUS [CPUS]=CPUS [MEM_MB]=MEM_MB
+  local -A names=([MAX_ARRAY_SIZE]=MAX_ARRAY_SIZE [MAX_JOB_COUNT]=MAX_JOB_COUNT [NUM_NODES]=NODES [GPUS]=GPUS [CPUS]=CPUS [MEM_MB]=MEM_MB
                   [CTLD_PORT]=CTLD_PORT [DBD_PORT]=DBD_PORT [SLURMD_PORT]=SLURMD_PORT)
   for v in "${!names[@]}"; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "ORCH_SLURM_${names[$v]} must be a positive integer (got '${!v}')"
@@ -97,7 +99,7 @@ write_config() {
   for (( i = 0; i < GPUS; i++ )); do ln -s /dev/null "$STATE/fakegpu/nvidia$i"; done
   for (( i = 1; i <= NUM_NODES; i++ )); do mkdir -p "$STATE/spool/n$i"; done
   export SLURM_CONF=$STATE/etc/slurm.conf
-  log "config written to $STATE/etc (accounting=$ACCOUNTING MaxArraySize=$MAX_ARRAY_SIZE nodes=$NUM_NODES gpus/node=$GPUS)"
+  log "config written to $STATE/etc (accounting=$ACCOUNTING MaxArraySize=$MAX_ARRAY_SIZE MaxJobCount=$MAX_JOB_COUNT nodes=$NUM_NODES gpus/node=$GPUS)"
 }
 
 resolve_node_names() {  # MASTER_ADDR is the first node name (n1): it must resolve

@@ -18,7 +18,7 @@ from typing import Any
 
 import submitit
 
-from ..run_records import TASK_EXIT, TASK_STARTED, RunRecord, TaskEntry, logs_of_job
+from ..run_records import TASK_EXIT, TASK_STARTED, RunRecord, TaskEntry, logs_in
 from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError
 
 TOOLKIT_PARENT = Path(__file__).resolve().parents[3]
@@ -168,7 +168,8 @@ def local_task_state(run_dir: Path, task: TaskEntry) -> JobState:
     if controller.state != "RUNNING":
         return JobState(task.job_id, "CANCELLED", source="local")
     if started is None:   # runs made before TASK_STARTED existed: a log means the task began
-        return JobState(task.job_id, "RUNNING" if logs_of_job(run_dir, task.job_id) else "PENDING", source="local")
+        began = logs_in(run_dir / task.dir / "logs", task.job_id)
+        return JobState(task.job_id, "RUNNING" if began else "PENDING", source="local")
     return JobState(task.job_id, "RUNNING", elapsed_s=int(time.time() - started), source="local")
 
 

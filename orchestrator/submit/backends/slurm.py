@@ -283,27 +283,25 @@ def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
     return with_node_failures(states)
 
 
+def lagging(found: dict[str, JobState], wanted: Iterable[str]) -> dict[str, JobState]:
+    """The wanted jobs and array tasks ``found`` lacks, as slurmctld knows them (one ``scontrol`` call, none when
+    nothing is missing); {} when it does not answer."""
+    missing = {job_id for job_id in wanted if job_id not in found and ("_" in job_id or not _covered(job_id, found))}
+    if not missing:
+        return {}
+    try:
+        known = scontrol_states(sorted({job_id.split("_", 1)[0] for job_id in missing}))
+    except SlurmError:
+        return {}
+    return {job_id: state for job_id, state in known.items() if job_id in missing}
+
+
 def show_config() -> dict[str, str]:
     return parse_config(_run(["scontrol", "show", "config"]).stdout)
 
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
 """Slurm's default MaxArraySize."""
-
-
-def max_array_size() -> int:
-    """Slurm's MaxArraySize: array task ids must be < this value."""
-    value = show_config().get("MaxArraySize", str(DEFAULT_MAX_ARRAY_SIZE))
-    return int(value) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
-
-
-def max_array_size_or_default() -> tuple[int, str]:
-    """MaxArraySize and where it came from: ``scontrol show config``, else Slurm's default (for dry runs)."""
-    try:
-        return max_array_size(), "from scontrol show config"
-    except SlurmError as exc:
-        reason = (str(exc).strip().splitlines() or ["no answer"])[-1]
-        return DEFAULT_MAX_ARRAY_SIZE, f"Slurm's default, assumed: scontrol show config gave none: {reason}"
 
 
 def accounting_enabled() -> bool:
@@ -382,8 +380,12 @@ class SlurmBackend:
             raise
 
     def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
-        """One sacct call for every run (array tasks included)."""
+        """One sacct call for every run (array tasks included); array tasks it does not list yet (accounting
+        lags: a task that just ran is neither in sacct's pending remainder nor in its own line) from one
+        ``scontrol`` call."""
         found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id])
+        wanted = [job_id for _d, record in runs for job_id in listed_ids(record)]
+        found.update(lagging(found, wanted))
         return {(run_dir, job_id): found.get(job_id) or JobState(job_id, "UNKNOWN", source="none")
                 for run_dir, record in runs for job_id in listed_ids(record)}
 

@@ -68,6 +68,7 @@ def test_logs_of_a_job_or_array_task(tmp_path: Path) -> None:
     (tmp_path / "tasks" / "0_1" / "logs").mkdir(parents=True)
     for rel in ("logs/x_12.log", "logs/x_112.log", "tasks/0_1/logs/s_20_1.log"):
         (tmp_path / rel).write_text("")
+    run_records.write_record(tmp_path, _record(tasks=[run_records.TaskEntry(1, "b", "tasks/0_1", "20_1")]))
     assert [p.name for p in run_records.logs_of_job(tmp_path, "12")] == ["x_12.log"]
     assert [p.name for p in run_records.logs_of_job(tmp_path, "20_1")] == ["s_20_1.log"]
     assert len(run_records.log_files(tmp_path)) == 3
