@@ -8,7 +8,7 @@ import click
 
 from ..submit import run_records
 from ..submit import backends
-from ..submit.backends.base import LaunchError
+from ..submit.backends.base import JobState, LaunchError
 from ..submit.backends.slurm import SlurmError
 from .common import EXIT_FAILED, fail, job_selection_options, select_job
 
@@ -25,6 +25,19 @@ def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:
     return [job]
 
 
+def _state(target: str, record: run_records.RunRecord, states: dict[str, JobState]) -> JobState | None:
+    """A job's state; an array job's from its tasks (the scheduler lists those): ended when every task has,
+    unknown when none is known, else the first task still live."""
+    tasks = [states[t.job_id] for t in record.tasks if t.job_id.partition("_")[0] == target and t.job_id in states]
+    if not tasks:
+        return states.get(target)
+    live = [t for t in tasks if not t.terminal and t.source != "none"]
+    if live:
+        return live[0]
+    known = [t for t in tasks if t.source != "none"]
+    return known[-1] if known else tasks[0]
+
+
 @click.command("cancel")
 @job_selection_options
 @click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
@@ -37,7 +50,7 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
     except SlurmError as exc:
         fail(f"cancel: {exc}", EXIT_FAILED)
     for target in _targets(record, job):
-        state = states.get((run_dir, target))
+        state = _state(target, record, {job_id: s for (_d, job_id), s in states.items()})
         if state is not None and state.terminal and not requeue:
             click.echo(f"{target} ({record.run_id}) had already ended ({state.state}): nothing to cancel")
             continue

@@ -183,6 +183,8 @@ def test_a_run_survives_a_slurmctld_restart_and_status_recovers(workspace: Works
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run(ws)
     _wait_for_iteration(run_dir, 10)
+    wait_until(lambda: status_rows(ws, run_dir)[0]["state"] == "RUNNING", 60,
+               "accounting to record the job's start (slurmctld sends it to slurmdbd asynchronously)")
     stop_daemon(healthy, "slurmctld")
     at = iterations(log_text(run_dir))[-1][0]
     _wait_for_iteration(run_dir, min(at + 50, 600))           # training goes on without the controller
@@ -247,11 +249,12 @@ FIX = "(fix: free space in or make {root} writable, or set another profile.outpu
 
 
 @pytest.mark.parametrize("fault,leave,outcome", [
-    ("read-only", 0, "Read-only file system ({root}) " + FIX + "; nothing was submitted"),
+    ("read-only", 0, ""),   # refused by the checks: see the test
     ("full", 0, "No space left on device ({path}/job.json) " + FIX + "; nothing was submitted"),
     # room for the job's files but not for all of submitit's and the record: sbatch took the job, then a write
     # failed: the job is cancelled, the directory removed
-    ("full", 3 * 4096, "No space left on device ({path}/{file}) " + FIX + "; job(s) {job} cancelled and the run "
+    # (16 KiB left: a file before sbatch fails, nothing submitted; 32 KiB: everything fits; 20 and 24 KiB: this case)
+    ("full", 5 * 4096 + 2048, "No space left on device {at}" + FIX + "; job(s) {job} cancelled and the run "
                        "directory removed"),
 ])
 def test_a_full_or_read_only_output_root_leaves_no_run_that_claims_to_be_submitted(
@@ -265,12 +268,19 @@ def test_a_full_or_read_only_output_root_leaves_no_run_that_claims_to_be_submitt
         _fill(small_fs, leave)
     before = _jobs_submitted(healthy)
     proc = ws.cli("submit", *BASE, "--set", f"profile.output_root={root}")
+    if fault == "read-only":    # found by the checks before anything is created (validate says the same)
+        assert proc.returncode == 2 and proc.stderr == (
+            f"error: profile.output_root: {small_fs} is not writable by you (fix: set profile.output_root (or "
+            "OUTPUT_DIR) to a directory you can write)\n"), proc.stderr
+        assert _jobs_submitted(healthy) == before and not root.exists()
+        return
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     [path] = re.findall(r"cannot write the run directory (\S+): ", proc.stderr)
     job = (re.findall(r"; job\(s\) (\d+) cancelled", proc.stderr) or ["?"])[0] if "{job}" in outcome else ""
     file = re.findall(rf"\({re.escape(path)}/(\S+)\)", proc.stderr)
     assert proc.stderr == f"error: profile.output_root: cannot write the run directory {path}: " + \
-        outcome.format(root=root, path=path, job=job, file=file[0] if file else "") + "\n"
+        outcome.format(root=root, path=path, job=job, file=file[0] if file else "",
+                       at=f"({path}/{file[0]}) " if file else "") + "\n"
     assert _jobs_submitted(healthy) == before + (1 if job else 0)
     if job:                                         # sbatch took it, a file could not be written: cancelled
         wait_until(lambda: healthy.run("squeue", "-h", "-j", job, check=False).stdout.strip() == "", 30,
