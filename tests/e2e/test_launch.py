@@ -335,7 +335,9 @@ def test_local_profile_runs_two_ranks_without_slurm(workspace: Workspace) -> Non
 
 def test_local_cancel_stops_every_rank(workspace: Workspace) -> None:
     ws = workspace
-    assert ws.cli("submit", *LOCAL, "--set", "training.train_iters=1000").returncode == 0
+    # 1000 iterations of at least 50 ms each (CPU_GPT_SLEEP_MS): still running when cancelled on any machine
+    assert ws.cli("submit", *LOCAL, "--set", "training.train_iters=1000",
+                  *env_set("CPU_GPT_SLEEP_MS", "50")).returncode == 0
     run_dir = only_run(ws)
     _wait_for_iteration(run_dir, 1)
     assert ws.cli("cancel", str(run_dir)).returncode == 0
