@@ -126,6 +126,39 @@ def progress(log: Path) -> str:
         return ""
 
 
+@dataclass
+class _Seen:
+    """How far a log was read, and the progress found there."""
+
+    size: int
+    """Bytes read, to the end of the last whole line."""
+    progress: str
+
+
+_SEEN: dict[Path, _Seen] = {}
+"""Logs read by this process (``status --follow`` polls): a poll reads only what a log gained since the last."""
+
+
+def log_progress(log: Path) -> str:
+    """``iteration/train_iters`` of a log, reading only the bytes it gained since this process last read it (the
+    first time its last ``TAIL_BYTES``); nothing but an open when it did not grow."""
+    seen = _SEEN.get(log)
+    with open(log, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if seen is not None and size == seen.size:
+            return seen.progress
+        grown = seen is not None and size > seen.size
+        start = max(seen.size if seen is not None and grown else 0, size - TAIL_BYTES)
+        handle.seek(start)
+        data = handle.read(size - start)
+    whole = data[:data.rfind(b"\n") + 1]                      # a line still being written is read next time
+    at_line = seen is not None and grown and start == seen.size
+    lines = whole if start == 0 or at_line else whole[whole.find(b"\n") + 1:]
+    found = progress_of(lines.decode(errors="replace"))
+    _SEEN[log] = _Seen(start + len(whole), found or (seen.progress if at_line and seen is not None else ""))
+    return _SEEN[log].progress
+
+
 def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
     """Progress from the log; for a failed job its root error, and as exit code the first failing rank's
     (a job's own code is often that of a rank srun killed afterwards), else Slurm's derived exit code."""
@@ -136,11 +169,11 @@ def _describe_logs(row: Row, logs: list[Path], derived_exit: int | None) -> Row:
         return row
     row.log = str(logs[-1])
     try:
-        text = read_tail(logs[-1])
+        text = read_tail(logs[-1]) if failed else ""           # a failed job's error needs its last attempt
+        row.progress = progress_of(text) if failed else log_progress(logs[-1])
     except OSError as exc:
         row.error = f"cannot read {logs[-1].name}: {exc.strerror or exc}"
         return row
-    row.progress = progress_of(text)
     if failed:
         attempt = last_attempt(text)
         row.error = root_error(attempt)
