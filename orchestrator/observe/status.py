@@ -324,25 +324,32 @@ def view(watched: list[Watched], every_row: bool, screenful: int) -> str:
     return "\n".join([summary(watched), *notes([w.row for w in watched])])
 
 
+SETTLE_S = 2.0
+"""``follow`` ends once every row has stayed ended this long: a requeued Slurm job can show its last attempt's end
+in accounting for a moment before it is pending again (seen when a lost node came back)."""
+
+
 def follow(run_dirs: list[Path], interval_s: float = 2.0, timeout_s: float | None = None,
            on_change: Callable[[str], None] | None = None,
            shown_as: Callable[[list[Watched]], str] | None = None) -> list[Row]:
     """Poll until every row is finished (or ``timeout_s`` passes); ``on_change`` sees each new text of
     ``shown_as`` (default: the table of every row). Each poll is one scheduler query and what ``shown_as`` reads;
     the rows returned at the end are read once."""
-    start, shown = time.monotonic(), ""
+    start, shown, ended_at = time.monotonic(), "", None
     render = shown_as or (lambda ws: text([w.described() for w in ws]))
     while True:
         watched = watch(run_dirs)
         if on_change:
-            text = render(watched)
-            if text != shown:
-                on_change(text)
-                shown = text
+            frame = render(watched)
+            if frame != shown:
+                on_change(frame)
+                shown = frame
+        now = time.monotonic()
         finished = all(w.row.done or w.row.state == "NOT_SUBMITTED" for w in watched)
-        if finished or (timeout_s is not None and time.monotonic() - start > timeout_s):
+        ended_at = (ended_at or now) if finished else None
+        if (ended_at is not None and now - ended_at >= SETTLE_S) or (timeout_s is not None and now - start > timeout_s):
             return [w.described() for w in watched]
-        time.sleep(interval_s)
+        time.sleep(interval_s if ended_at is None else min(interval_s, SETTLE_S))
 
 
 def default_root() -> Path:
