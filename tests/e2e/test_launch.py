@@ -340,7 +340,8 @@ def test_local_cancel_stops_every_rank(workspace: Workspace) -> None:
                   *env_set("CPU_GPT_SLEEP_MS", "50")).returncode == 0
     run_dir = only_run(ws)
     _wait_for_iteration(run_dir, 1)
-    assert ws.cli("cancel", str(run_dir)).returncode == 0
+    cancel = ws.cli("cancel", str(run_dir))
+    assert cancel.returncode == 0 and cancel.stdout.startswith("cancelled "), cancel.stdout + cancel.stderr
     wait_until(lambda: not _processes_of(run_dir), 30, "the local ranks to stop")
     [row] = status_rows(ws, run_dir)
     assert row["state"] == "CANCELLED"
