@@ -92,6 +92,10 @@ class ScriptLocalExecutor(submitit.LocalExecutor):
         our output must not wait for the job) with the toolkit importable."""
         saved_path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOOLKIT_PARENT), saved_path) if p)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # started from a background shell (`cmd &`) SIGINT is ignored and the controller would inherit that:
+            # `cancel` interrupts it with SIGINT, so give it the default disposition
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
         sys.stdout.flush()
         sys.stderr.flush()
