@@ -118,14 +118,6 @@ def progress_of(text: str) -> str:
     return f"{last.iteration}/{last.train_iters}"
 
 
-def progress(log: Path) -> str:
-    """Progress from the end of a log (``TAIL_BYTES``)."""
-    try:
-        return progress_of(read_tail(log))
-    except OSError:
-        return ""
-
-
 @dataclass
 class _Seen:
     """How far a log was read, and the progress found there."""

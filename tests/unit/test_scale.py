@@ -148,7 +148,7 @@ def test_status_reads_a_bounded_tail_of_a_huge_log(tmp_path: Path) -> None:
         handle.write(ITERATION.format(i=19))
     assert log.stat().st_size > 3 * status.TAIL_BYTES
     assert len(status.read_tail(log)) <= status.TAIL_BYTES
-    assert status.progress(log) == "19/20"
+    assert status.log_progress(log) == "19/20"          # the status path: the last TAIL_BYTES only
 
 
 def test_logs_tail_prints_the_last_lines_only(cli: CliRunner, tmp_path: Path) -> None:
