@@ -165,7 +165,7 @@ def follow_and_exit(run_dir: Path) -> None:
 def check_preflight(sub: launch.Submission, expected: int) -> None:
     """Wait for a preflight job, print each rank's report and what the environment lacks; exit 1 on failure."""
     rows = status.follow([sub.run_dir], interval_s=1.0)
-    found = preflight_reports.reports(row.log for row in rows if row.log)
+    found = preflight_reports.collect(sub.run_dir, (row.log for row in rows if row.log))
     for report in found:
         click.echo(preflight_reports.summary(report))
     if found:

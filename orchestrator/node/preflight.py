@@ -10,7 +10,10 @@ and bound the rank; it runs ``python -m orchestrator.node.preflight SPEC`` as it
    the spec's Megatron arguments (after the DeepEP fallback) with this world size and reports what it rejects;
    otherwise reports "megatron.training not importable here (megatron-core X)" (megatron-core <= 0.16.1, the last
    release for Python 3.11, has no megatron.training: that check then runs on the GPU machines),
-5. prints ONE line of JSON (key ``"preflight"``) and exits 1 if any check failed.
+5. writes its report as JSON to ``<run dir>/preflight/rank-<RANK>.json`` (atomically: the run directory is on the
+   shared filesystem submitit needs anyway), prints it as ONE line (key ``"preflight"``) for the log, and exits 1
+   if any check failed. ``orchestrator preflight`` reads the files: lines of several ranks sharing one log file
+   can be cut or lost (a 4-rank run on two nodes lost one rank's line in CI), a file cannot.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from orchestrator.node import capabilities, entry, jobspec, megatron_check
 
+REPORT_DIR = "preflight"
 RENDEZVOUS_TIMEOUT_S = int(os.environ.get("ORCH_PREFLIGHT_TIMEOUT_S", "120"))
 
 
@@ -106,6 +110,23 @@ def dispatcher_report(spec: jobspec.JobSpec, deepep: capabilities.Capability) ->
     return command, "as requested"
 
 
+def report_path(spec_path: str, rank: int) -> Path:
+    """Where rank ``rank`` writes its report: ``preflight/rank-N.json`` next to the job's job.json."""
+    return Path(spec_path).resolve().parent / REPORT_DIR / f"rank-{rank}.json"
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` whole or not at all (a reader never sees half a file); a failure is logged, not raised."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(report) + "\n")
+        os.replace(partial, path)
+    except OSError as exc:
+        print(f"orchestrator.node.preflight: cannot write {path}: {exc.strerror}; the log line stays",
+              file=sys.stderr, flush=True)
+
+
 def run(spec_path: str) -> int:
     import torch
 
@@ -128,6 +149,7 @@ def run(spec_path: str) -> int:
         "versions": capabilities.version_report(caps), "allreduce": allreduce, "dispatcher": dispatcher,
         "megatron_args": margs, "lacks": capabilities.missing(caps, entry.deepep_requested(spec.command)),
     }
+    write_report(report_path(spec_path, dist_env.rank), report)
     # one write() for the line and its newline: under `python -u` print() writes them apart, and the ranks that
     # share a log file then interleave ('{...}{...}\n\n', seen in CI)
     sys.stdout.write(json.dumps(report, sort_keys=False) + "\n")

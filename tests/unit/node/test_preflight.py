@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestrator.node import capabilities, preflight
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,6 +56,7 @@ def test_single_local_rank_preflight_reports_one_json_line(tmp_path: Path) -> No
     assert ("megatron-core >= 0.17 (Python >= 3.12) or a Megatron-LM checkout (profile.megatron_path)" in lacks) \
         == (not capabilities.probe_megatron_training().usable)
     assert ("DeepEP (deep_ep), or switches.deepep=false" in lacks) == (not capabilities.probe_deepep().usable)
+    assert json.loads((tmp_path / "preflight" / "rank-0.json").read_text()) == r   # the file the CLI reads
 
 
 def test_what_an_image_lacks_is_named_with_what_to_install() -> None:
@@ -75,6 +78,31 @@ def test_reports_glued_together_by_ranks_sharing_a_log_are_all_read() -> None:
     assert report_objects("[default1]:" + r1 + "\n") == [{"preflight": "x", "rank": 1}]
     assert report_objects(r0[:20] + r1) == [{"preflight": "x", "rank": 1}]   # a cut one is skipped, not fatal
     assert report_objects("no report here") == []
+
+
+def test_a_rank_whose_log_line_was_lost_is_read_from_its_file(tmp_path: Path) -> None:
+    # seen in CI: 4 ranks on two nodes, 3 lines in the shared log; rank 1 had written its file
+    from orchestrator.observe.preflight_reports import collect
+    log = tmp_path / "logs" / "pf_7.log"
+    log.parent.mkdir()
+    lines = [json.dumps({"preflight": "x", "rank": r, "ok": True, "via": "log"}) for r in (0, 2, 3)]
+    log.write_text("\n".join(lines) + "\n")
+    preflight.write_report(preflight.report_path(str(tmp_path / "job.json"), 1),
+                           {"preflight": "x", "rank": 1, "ok": True, "via": "file"})
+    preflight.write_report(preflight.report_path(str(tmp_path / "job.json"), 2),
+                           {"preflight": "x", "rank": 2, "ok": False, "via": "file"})
+    found = collect(tmp_path, [str(log)])
+    assert [(r["rank"], r["via"]) for r in found] == [(0, "log"), (1, "file"), (2, "file"), (3, "log")]
+    assert found[2]["ok"] is False                          # a file wins over a line for the same rank
+    assert not list((tmp_path / "preflight").glob(".*"))    # no partial files left behind
+
+
+def test_a_report_that_cannot_be_written_is_said_and_not_raised(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "preflight"
+    blocker.write_text("a file where the directory should be")
+    preflight.write_report(preflight.report_path(str(tmp_path / "job.json"), 0), {"preflight": "x", "rank": 0})
+    assert "cannot write" in capsys.readouterr().err
 
 
 RECORD_WRITES = """
