@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH=$PATH:/usr/sbin
 PY=${PYTHON:-python3}
 "$PY" -m mypy --strict orchestrator
-exec "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+exec "$PY" -m pytest -q -rfER -p no:cacheprovider tests "$@"   # -rfER: failures and reruns by name

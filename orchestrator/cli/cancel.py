@@ -10,7 +10,8 @@ from ..submit import run_records
 from ..submit import backends
 from ..submit.backends.base import JobState, LaunchError
 from ..submit.backends.slurm import SlurmError
-from .common import EXIT_FAILED, fail, job_selection_options, select_job
+from .common import job_selection_options, select_job
+from .output import EXIT_FAILED, fail
 
 
 def _targets(record: run_records.RunRecord, job: str | None) -> list[str]:

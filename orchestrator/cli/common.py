@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -18,22 +17,11 @@ from ..spec.config import Experiment, load_experiment
 from ..spec.schema import ConfigError
 from ..submit import launch, render, run_records
 from ..submit.rules import Problem, blocking
+from .output import EXIT_FAILED, EXIT_INVALID, SCREENFUL, fail, run_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
-
-SCREENFUL = 40
-"""More status rows (or dry-run files) than this are summarised unless every one is asked for."""
-EXIT_INVALID = 2
-EXIT_FAILED = 1
-
-
-def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    """Print one line to stderr and exit."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
 
 def handle_config_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a ConfigError anywhere below a verb into one line and exit status 2."""
@@ -100,12 +88,6 @@ def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
         fail(f"{verb}: {exc} (fix: {exc.fix})")
     except run_records.RunError as exc:
         fail(run_error(verb, exc))
-
-
-def run_error(verb: str, exc: run_records.RunError) -> str:
-    """One line for a run directory that cannot be used: a damaged record names its file, field and fix."""
-    fix = exc.fix if isinstance(exc, run_records.RecordError) else "pass a run directory or --root"
-    return f"{verb}: {exc} (fix: {fix})"
 
 
 # ------------------------------------------------------------------------------------------------- output

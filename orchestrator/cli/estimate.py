@@ -8,7 +8,6 @@ import json
 import click
 
 from .. import estimate as est
-from ..spec.config import Experiment
 from ..submit.rules import blocking, validate
 from .common import experiment_options, gpu_or_fail, handle_config_errors, load, report_problems
 

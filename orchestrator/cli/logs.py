@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..submit import run_records
-from .common import fail, job_selection_options, select_job
+from .common import job_selection_options, select_job
+from .output import fail
 
 
 def _select(run_dir: Path, record: run_records.RunRecord, job: str | None) -> list[Path]:

@@ -9,8 +9,8 @@ import click
 from ..submit.checks import all_problems
 from ..submit.plan import dry_run_dir
 from ..submit.run_script import render_run_sh
-from .common import experiment_options, fail, handle_config_errors, load, print_files, \
-    render_with_warnings, report_problems
+from .common import experiment_options, handle_config_errors, load, print_files, render_with_warnings, report_problems
+from .output import fail
 
 
 @click.command("render")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..observe import report as report_mod
-from .common import fail
+from .output import fail
 
 
 @click.command("report")

@@ -19,8 +19,10 @@ from ..submit.backends.slurm import SlurmError
 from ..submit.checks import all_problems
 from ..submit.plan import dry_run_dir
 from ..submit.run_script import check_required, overrides_from_env, training_blocker
-from .common import EXIT_FAILED, check_preflight, fail, follow_and_exit, handle_config_errors, print_files, print_submission, \
-    render_with_warnings, report_problems, submission_errors
+from .common import (
+    check_preflight, follow_and_exit, handle_config_errors, print_files, print_submission,
+    render_with_warnings, report_problems, submission_errors)
+from .output import EXIT_FAILED, fail
 
 LOCAL_TRAIN_ITERS = "training.train_iters=10"
 NEXT_STEPS = """

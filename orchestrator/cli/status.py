@@ -9,7 +9,7 @@ import click
 from ..submit import run_records
 from ..submit.backends import slurm
 from ..observe import status
-from .common import EXIT_FAILED, SCREENFUL, fail, run_error
+from .output import EXIT_FAILED, SCREENFUL, fail, run_error
 
 
 def run_dirs(selected: tuple[str, ...], root: Path, show_all: bool) -> list[Path]:

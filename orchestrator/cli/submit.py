@@ -13,8 +13,10 @@ from ..submit import launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
 from ..submit.verdict import verdict
-from .common import SCREENFUL, fail, follow_and_exit, handle_config_errors, load, print_files, print_submission, \
-    report_problems, submission_errors
+from .common import (
+    follow_and_exit, handle_config_errors, load, print_files, print_submission, report_problems,
+    submission_errors)
+from .output import SCREENFUL, fail
 
 
 def print_dry_run(dry: plan_records.DryRun, show_files: bool | None, out: Path | None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,7 +91,8 @@ def test_the_node_side_imports_only_the_standard_library_at_import_time() -> Non
 
 
 def test_cli_verbs_do_not_import_each_other() -> None:
-    verbs = {m for m in MODULES if m.startswith("orchestrator.cli.") and m != "orchestrator.cli.common"}
+    helpers = {"orchestrator.cli.common", "orchestrator.cli.output"}
+    verbs = {m for m in MODULES if m.startswith("orchestrator.cli.") and m not in helpers}
     assert {f"{m} imports {d}" for m in verbs for d in imported(m) & verbs} == set()
 
 
@@ -101,3 +104,22 @@ def _top_level_imports(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module != "__future__":
             names.append(node.module or "")
     return names
+
+
+def test_status_loads_no_submit_side_library() -> None:
+    # status runs in polling loops over huge sweeps: submitit, Jinja2, YAML, the estimator and torch stay unloaded
+    probe = ("import sys, orchestrator.cli as c; c.main.get_command(None, 'status'); "
+             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('submitit', 'jinja2', 'yaml', 'torch', 'cloudpickle') or m.startswith(('orchestrator.estimate', "
+             "'orchestrator.submit.render', 'orchestrator.submit.plan', 'orchestrator.spec.config')))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent, env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
+    assert out.stdout.split() == []
+
+
+def test_every_verb_loads_and_help_lists_them() -> None:
+    from orchestrator.cli import VERBS, main
+    assert [main.get_command(None, v).name for v in VERBS] == [  # type: ignore[arg-type, union-attr]
+        "profiles", "recipes", "validate", "estimate", "plan", "render", "submit", "preflight", "status", "logs",
+        "cancel", "report", "runsh"]
+

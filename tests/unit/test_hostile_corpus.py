@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from orchestrator.cli import main
 from orchestrator.submit import run_records
-from orchestrator.submit.backends import local, slurm
+from orchestrator.submit.backends import local, local_executor, slurm, slurm_executor
 
 from hostile_cases import BASE, CASES, Case
 
@@ -23,8 +23,9 @@ def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fail the test if anything is submitted or a run directory created; run in the test's directory."""
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a refused input submitted or created something")
-    for target, name in ((slurm.TemplateSlurmExecutor, "submit_script"), (local.ScriptLocalExecutor, "submit_script"),
-                         (local.ScriptLocalExecutor, "submit_tasks"), (slurm, "cancel"), (slurm, "requeue_job"),
+    for target, name in ((slurm_executor.TemplateSlurmExecutor, "submit_script"),
+                         (local_executor.ScriptLocalExecutor, "submit_script"),
+                         (local_executor.ScriptLocalExecutor, "submit_tasks"), (slurm, "cancel"), (slurm, "requeue_job"),
                          (local.LocalBackend, "cancel")):
         monkeypatch.setattr(target, name, refuse)
     monkeypatch.setattr(run_records, "claim", refuse)

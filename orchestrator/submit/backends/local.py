@@ -9,111 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import submitit
-
 from ..run_records import TASK_EXIT, TASK_STARTED, RunRecord, TaskEntry, logs_in
 from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError
-
-TOOLKIT_PARENT = Path(__file__).resolve().parents[3]
-"""The directory holding the orchestrator package: the controller imports the toolkit from there."""
-
-
-# ------------------------------------------------------------------------------------------------- job bodies
-def exit_file(run_dir: Path, job_id: str) -> Path:
-    """Where a local job's body leaves its exit status as JSON (``{"exit_code": N}``): the toolkit reads job states
-    from this file, never from submitit's result pickle (unpickling a run directory's file could run code)."""
-    return run_dir / SUBMITIT_DIR / f"{job_id}_exit.json"
-
-
-def _write_exit(run_dir: str, job_id: str, code: int) -> None:
-    exit_file(Path(run_dir), job_id).write_text(json.dumps({"exit_code": code}) + "\n")
-
-
-def run_local_script(script: str, log_dir: str, name: str, run_dir: str) -> int:
-    """The local job's body (runs inside submitit's local controller): bash SCRIPT, logs appended; exit status."""
-    job_id = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    code = _run_logged(script, Path(log_dir) / f"{name}_{job_id}.log")
-    _write_exit(run_dir, job_id, code)
-    return code
-
-
-def run_local_sweep(tasks: list[tuple[str, str, str]], run_dir: str) -> int:
-    """A local sweep's controller body: ``run_local_tasks``, then its exit status as JSON."""
-    code = run_local_tasks(tasks)
-    _write_exit(run_dir, os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid())), code)
-    return code
-
-
-def run_local_tasks(tasks: list[tuple[str, str, str]]) -> int:
-    """A sweep's body on the local back-end: each variant's launch_local.sh in turn. Task i logs to
-    ``<name>_<controller>_<i>.log``, leaves its start time (epoch seconds) in TASK_STARTED and its exit status in
-    TASK_EXIT."""
-    controller = os.environ.get("SUBMITIT_LOCAL_JOB_ID", str(os.getpid()))
-    worst = 0
-    for index, (script, log_dir, name) in enumerate(tasks):
-        (Path(script).parent / TASK_STARTED).write_text(f"{time.time():.3f}\n")
-        code = _run_logged(script, Path(log_dir) / f"{name}_{controller}_{index}.log")
-        (Path(script).parent / TASK_EXIT).write_text(f"{code}\n")
-        worst = worst or code
-    return worst
-
-
-def _run_logged(script: str, log_path: Path) -> int:
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(["bash", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return proc.wait()
-        finally:
-            if proc.poll() is None:             # cancelled: stop every rank of the launcher's session
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
-
-
-class ScriptLocalExecutor(submitit.LocalExecutor):
-    """submitit's LocalExecutor running a rendered launch_local.sh as one local job."""
-
-    def submit_script(self, script: Path, log_dir: Path, name: str, run_dir: Path) -> Any:
-        """One rendered launch_local.sh as one local job."""
-        return self._submit_detached(run_local_script, str(script), str(log_dir), name, str(run_dir))
-
-    def submit_tasks(self, tasks: list[tuple[str, str, str]], run_dir: Path) -> Any:
-        """A local sweep: (script, log dir, name) per task, run one after another by one controller."""
-        return self._submit_detached(run_local_sweep, tasks, str(run_dir))
-
-    def _submit_detached(self, func: Any, *args: Any) -> Any:
-        """Start the controller detached from our stdin/stdout/stderr (it outlives this process: whoever reads
-        our output must not wait for the job) with the toolkit importable."""
-        saved_path = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOOLKIT_PARENT), saved_path) if p)
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # started from a background shell (`cmd &`) SIGINT is ignored and the controller would inherit that:
-            # `cancel` interrupts it with SIGINT, so give it the default disposition
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            with open(os.devnull, "rb") as null, open(Path(self.folder) / "controller.out", "ab") as out:
-                os.dup2(null.fileno(), 0)
-                os.dup2(out.fileno(), 1)
-                os.dup2(out.fileno(), 2)
-                return self.submit(func, *args)
-        finally:
-            for fd, saved in zip((0, 1, 2), saved_fds):
-                os.dup2(saved, fd)
-                os.close(saved)
-            if saved_path is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved_path
-
+from .local_jobs import exit_file
 
 def local_gpus(count: int) -> dict[str, Any]:
     """submitit's local controller sets CUDA_VISIBLE_DEVICES to the GPUs it was given (none by default, which hides
@@ -191,6 +94,8 @@ class LocalBackend:
     name = "local"
 
     def submit(self, job: JobRequest) -> str:
+        from .local_executor import ScriptLocalExecutor   # submitit: imported by submit only (status stays light)
+
         executor = ScriptLocalExecutor(job.run_dir / SUBMITIT_DIR)
         executor.update_parameters(timeout_min=max(1, max(1, len(job.task_dirs)) * job.time_limit_s // 60),
                                    tasks_per_node=1, nodes=1, **local_gpus(job.gpus_per_node))

@@ -13,16 +13,11 @@ NODE_FAIL is kept in the note, with the reason of each of its nodes that is down
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import submitit
 
 from ..run_records import RunRecord
 from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, SubmittedThenFailed, listed_ids
@@ -331,38 +326,6 @@ def ping() -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- the back-end
-class TemplateSlurmExecutor(submitit.SlurmExecutor):
-    """submitit's SlurmExecutor submitting a rendered sbatch script as it is."""
-
-    def __init__(self, folder: Path, script: str, num_tasks: int) -> None:
-        super().__init__(folder)
-        self._script = script
-        self._ntasks = num_tasks
-        self.submitted_id: str | None = None
-        """The id sbatch answered, as soon as it did (submitit still writes files after that)."""
-        # submitit parses sbatch's answer with a static method: this instance's copy also remembers the id
-        setattr(self, "_get_job_id_from_submission_command", self._remember_id)
-
-    def _remember_id(self, output: bytes | str) -> str:
-        self.submitted_id = submitit.SlurmExecutor._get_job_id_from_submission_command(output)
-        return self.submitted_id
-
-    def _make_submission_file_text(self, command: str, uid: str) -> str:
-        return self._script
-
-    def _num_tasks(self) -> int:
-        return self._ntasks
-
-    def submit_script(self) -> Any:
-        """sbatch the script; a refusal is one LaunchError line (submitit's own copy of sbatch's stderr is kept
-        off the terminal). OSError (submitit could not write its copy of the script) is left to the caller."""
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):
-                return self._submit_command("")
-        except submitit.core.utils.FailedJobError as exc:
-            raise LaunchError(f"sbatch refused the job: {refusal(str(exc))}") from exc
-
-
 class SlurmBackend:
     """Jobs through sbatch (submitit writes the script and parses the id), states from sacct, scancel."""
 
@@ -370,10 +333,14 @@ class SlurmBackend:
 
     def submit(self, job: JobRequest) -> str:
         """sbatch the job; SubmittedThenFailed when sbatch took it but submitit's files could not be written."""
+        from .slurm_executor import SbatchRefused, TemplateSlurmExecutor   # submitit: loaded by submit only
+
         (job.run_dir / SUBMITIT_DIR).mkdir(exist_ok=True)
         executor = TemplateSlurmExecutor(job.run_dir / SUBMITIT_DIR, job.script_text, job.ntasks)
         try:
             return str(executor.submit_script().job_id)
+        except SbatchRefused as exc:
+            raise LaunchError(f"sbatch refused the job: {refusal(str(exc))}") from exc
         except OSError as exc:
             if executor.submitted_id is not None:
                 raise SubmittedThenFailed(exc, executor.submitted_id) from exc

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.submit import run_records
-from orchestrator.submit.backends import local, slurm
+from orchestrator.submit.backends import local, local_executor, slurm, slurm_executor
 from orchestrator.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,8 +28,9 @@ def no_submission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fail the test if anything would be submitted or a run directory created; a secret in the environment."""
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a dry run submitted or created something")
-    for target, name in ((slurm.TemplateSlurmExecutor, "submit_script"), (local.ScriptLocalExecutor, "submit_script"),
-                         (local.ScriptLocalExecutor, "submit_tasks")):
+    for target, name in ((slurm_executor.TemplateSlurmExecutor, "submit_script"),
+                         (local_executor.ScriptLocalExecutor, "submit_script"),
+                         (local_executor.ScriptLocalExecutor, "submit_tasks")):
         monkeypatch.setattr(target, name, refuse)
     monkeypatch.setattr(run_records, "claim", refuse)
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
@@ -210,10 +211,10 @@ def submit_with_stub_ids(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ids = itertools.count(7001)
     scripts: list[str] = []
 
-    def submit_script(self: slurm.TemplateSlurmExecutor) -> Any:
+    def submit_script(self: slurm_executor.TemplateSlurmExecutor) -> Any:
         scripts.append(self._script)
         return types.SimpleNamespace(job_id=str(next(ids)))
-    monkeypatch.setattr(slurm.TemplateSlurmExecutor, "submit_script", submit_script)
+    monkeypatch.setattr(slurm_executor.TemplateSlurmExecutor, "submit_script", submit_script)
     return scripts
 
 
@@ -266,10 +267,11 @@ def test_a_local_sweep_gets_the_gpus_and_time_its_sweep_sets(cli: CliRunner, tmp
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     seen: dict[str, object] = {}
 
-    def submit_tasks(self: local.ScriptLocalExecutor, tasks: list[tuple[str, str, str]], run_dir: Path) -> object:
+    def submit_tasks(self: local_executor.ScriptLocalExecutor, tasks: list[tuple[str, str, str]],
+                     run_dir: Path) -> object:
         seen.update(self.parameters, tasks=len(tasks))
         return type("Job", (), {"job_id": "4242"})()
-    monkeypatch.setattr(local.ScriptLocalExecutor, "submit_tasks", submit_tasks)
+    monkeypatch.setattr(local_executor.ScriptLocalExecutor, "submit_tasks", submit_tasks)
     sweep = tmp_path / "ep4.yaml"
     sweep.write_text("name: ep4\nrecipe: dsv3-proxy-3l\nset: [profile.gpus_per_node=4, parallel.ep=4, "
                      "'profile.time_limit=\"00:08:00\"']\nvariants:\n  - {name: a}\n  - {name: b}\n")
