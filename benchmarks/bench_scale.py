@@ -11,7 +11,8 @@ first):
 
 1. ``submit --sweep FILE`` (every check, the plan, the files, one sbatch per array of up to MaxArraySize tasks);
 2. after ``--settle`` seconds (a few tasks have run): ``status RUN`` (a summary above a screenful of rows),
-   ``status RUN --json`` (every row: each task's own log read) and ``sacct`` once over the run's array jobs;
+   ``status RUN --json`` (every row: each task's own log read) and one ``sacct`` over the run's array jobs, in turn,
+   ``--repeat`` rounds (the median of each is printed: this machine is noisy, and all three only read);
 3. ``cancel RUN``, then ``report RUN --json`` (one row per variant).
 
 It prints one line per step and size with the time, its ratio to that size's ``sacct`` call, and the growth from the
@@ -24,12 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANT = ROOT / "tests" / "e2e" / "instant"
@@ -78,7 +82,33 @@ def check(step: str, proc: subprocess.CompletedProcess[str], ok: tuple[int, ...]
         raise RuntimeError(f"{step} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}")
 
 
-def measure(size: int, work: Path, settle: float, budget: float) -> Measured:
+Timed = tuple[float, subprocess.CompletedProcess[str]]
+
+
+def read_steps(work: Path, run_dir: Path, jobs: list[str], repeat: int,
+               left: Callable[[], float]) -> tuple[dict[str, float], str, list[dict[str, Any]]]:
+    """``status``, ``status --json`` and one ``sacct`` in turn, ``repeat`` rounds: (median seconds of each, what
+    status printed first, the rows of the last status --json)."""
+    sacct = ["sacct", "-X", "-P", "-n", "-o", "JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList,DerivedExitCode",
+             "-j", ",".join(jobs)]
+    readers: dict[str, Callable[[], Timed]] = {
+        "status": lambda: cli(work, "status", str(run_dir), timeout=left()),
+        "status --json": lambda: cli(work, "status", str(run_dir), "--json", timeout=left()),
+        "sacct": lambda: timed(sacct, timeout=left())}
+    times: dict[str, list[float]] = {step: [] for step in readers}
+    printed: dict[str, str] = {}
+    for _round in range(max(1, repeat)):
+        for step, read in readers.items():
+            seconds, proc = read()
+            check(step, proc)
+            times[step].append(seconds)
+            printed.setdefault(step, proc.stdout)
+            printed[step + " last"] = proc.stdout
+    medians = {step: statistics.median(values) for step, values in times.items()}
+    return medians, printed["status"], json.loads(printed["status --json last"])
+
+
+def measure(size: int, work: Path, settle: float, budget: float, repeat: int) -> Measured:
     """One sweep of ``size`` variants through every step."""
     out, started = Measured(size), time.monotonic()
 
@@ -93,18 +123,11 @@ def measure(size: int, work: Path, settle: float, budget: float) -> Measured:
     jobs = [j["job_id"] for j in json.loads((run_dir / "record.json").read_text())["jobs"]]
     out.notes.append(f"{len(jobs)} array job(s)")
     time.sleep(settle)
-    for step, args in (("status", ["status", str(run_dir)]), ("status --json", ["status", str(run_dir), "--json"])):
-        seconds, proc = cli(work, *args, timeout=left())
-        check(step, proc)
-        out.seconds[step] = seconds
-        out.status_text = out.status_text or proc.stdout
-    rows = json.loads(proc.stdout)
+    medians, out.status_text, rows = read_steps(work, run_dir, jobs, repeat, left)
+    out.seconds.update(medians)
     done = sum(1 for r in rows if r["state"] == "COMPLETED")
-    out.notes.append(f"{len(rows)} rows, {done} COMPLETED when watched")
-    seconds, proc = timed(["sacct", "-X", "-P", "-n", "-o", "JobID,JobIDRaw,State,ExitCode,Elapsed,NodeList,"
-                           "DerivedExitCode", "-j", ",".join(jobs)], timeout=left())
-    check("sacct", proc)
-    out.seconds["sacct"] = seconds
+    out.notes.append(f"{len(rows)} rows, {done} COMPLETED when last watched; status, status --json, sacct: "
+                     f"median of {max(1, repeat)} rounds")
     for step, args in (("cancel", ["cancel", str(run_dir)]), ("report", ["report", str(run_dir), "--json"])):
         seconds, proc = cli(work, *args, timeout=left())
         check(step, proc)
@@ -113,11 +136,10 @@ def measure(size: int, work: Path, settle: float, budget: float) -> Measured:
     return out
 
 
-def lines(results: list[Measured], startup: float, imports: float) -> list[str]:
+def lines(results: list[Measured], startup: dict[str, float]) -> list[str]:
     """The figures, one line per step and size."""
     first = results[0]
-    found = [f"python -m orchestrator --help (start-up alone): {startup:.2f} s; "
-             f"python -c 'import orchestrator.cli' (every verb's imports): {imports:.2f} s", "",
+    found = ["start-up (median of 5): " + "; ".join(f"`{k}` {v:.3f} s" for k, v in startup.items()), "",
              f"| step | variants | seconds | x one sacct | growth from {first.size} variants |",
              "| --- | ---: | ---: | ---: | --- |"]
     for step in STEPS:
@@ -137,10 +159,19 @@ def lines(results: list[Measured], startup: float, imports: float) -> list[str]:
     return found
 
 
+def start_up(work: Path) -> dict[str, float]:
+    """What any command pays before its work: the interpreter alone, the command group, status's imports."""
+    probes = {"python -c pass": [sys.executable, "-c", "pass"],
+              "python -m orchestrator --version": [sys.executable, "-m", "orchestrator", "--version"],
+              "status's imports": [sys.executable, "-c", "import orchestrator.cli.status"]}
+    return {name: statistics.median(timed(argv, timeout=60)[0] for _ in range(5)) for name, argv in probes.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,10000", help="sweep sizes, comma-separated")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds between submit and status")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of status, status --json and sacct")
     parser.add_argument("--budget", type=float, default=1500.0, help="seconds at most for one size's steps")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -148,14 +179,16 @@ def main() -> int:
         print("error: SLURM_CONF: not set (fix: source /tmp/orchestrator-slurm/env.sh after start-slurm.sh)",
               file=sys.stderr)
         return 2
+    # bytecode as a pip install leaves it (this machine sets PYTHONDONTWRITEBYTECODE: every command would otherwise
+    # compile the toolkit's sources again, ~20 ms of each status call)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "orchestrator")], check=True)
     results: list[Measured] = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
-        startup, _proc = cli(work, "--help", timeout=60)
-        imports, _proc = timed([sys.executable, "-c", "import orchestrator.cli"], timeout=60)
+        startup = start_up(work)
         for size in (int(s) for s in args.sizes.split(",")):
             try:
-                results.append(measure(size, work, args.settle, args.budget))
+                results.append(measure(size, work, args.settle, args.budget, args.repeat))
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"{size} variants: stopped: {exc}", file=sys.stderr)
                 break
@@ -163,7 +196,7 @@ def main() -> int:
                   flush=True)
     if not results:
         return 1
-    text = "\n".join(lines(results, startup, imports))
+    text = "\n".join(lines(results, startup))
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")

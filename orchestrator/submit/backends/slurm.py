@@ -278,10 +278,19 @@ def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
     return with_node_failures(states)
 
 
+def unsettled(found: dict[str, JobState], wanted: Iterable[str]) -> set[str]:
+    """The wanted jobs and array tasks whose accounting answer may be behind slurmctld: not listed, or array tasks
+    listed as pending (accounting is asynchronous: a task that just ran still sits in sacct's pending remainder
+    ``12_[16-999]``, seen as "PENDING" with its log at 1/1 in a 1,000-task sweep)."""
+    return {job_id for job_id in wanted
+            if (job_id in found and "_" in job_id and found[job_id].state == "PENDING")
+            or (job_id not in found and ("_" in job_id or not _covered(job_id, found)))}
+
+
 def lagging(found: dict[str, JobState], wanted: Iterable[str]) -> dict[str, JobState]:
-    """The wanted jobs and array tasks ``found`` lacks, as slurmctld knows them (one ``scontrol`` call, none when
-    nothing is missing); {} when it does not answer."""
-    missing = {job_id for job_id in wanted if job_id not in found and ("_" in job_id or not _covered(job_id, found))}
+    """slurmctld's states of the ``unsettled`` jobs and tasks (one ``scontrol`` call, none when every one has
+    ended): they replace accounting's; {} when it does not answer. A job slurmctld no longer holds keeps sacct's."""
+    missing = unsettled(found, wanted)
     if not missing:
         return {}
     try:
@@ -347,9 +356,8 @@ class SlurmBackend:
             raise
 
     def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
-        """One sacct call for every run (array tasks included); array tasks it does not list yet (accounting
-        lags: a task that just ran is neither in sacct's pending remainder nor in its own line) from one
-        ``scontrol`` call."""
+        """One sacct call for every run (array tasks included); what it does not list yet or lists as not ended
+        (accounting lags slurmctld) from one ``scontrol`` call, which slurmctld answers for the jobs it holds."""
         found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id])
         wanted = [job_id for _d, record in runs for job_id in listed_ids(record)]
         found.update(lagging(found, wanted))

@@ -129,6 +129,27 @@ def test_job_states_asks_scontrol_for_jobs_accounting_does_not_know_yet(monkeypa
     assert fake.calls[1] == ["scontrol", "-o", "show", "job"]
 
 
+def test_a_task_accounting_still_counts_as_pending_takes_slurmctlds_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    # seen in a 1,000-task sweep: tasks that had run sat in sacct's pending remainder 7_[2-5%2] ("PENDING", log 1/1)
+    ran = ("JobId=12 ArrayJobId=7 ArrayTaskId=2 JobState=COMPLETED ExitCode=0:0 RunTime=00:00:02 NodeList=n1\n"
+           "JobId=7 ArrayJobId=7 ArrayTaskId=3-5%2 JobState=PENDING ExitCode=0:0 RunTime=00:00:00 NodeList=(null)\n")
+    fake = FakeClients((0, SACCT, ""), ran)
+    monkeypatch.setattr(slurm, "_run", fake)
+    found = slurm.parse_sacct(SACCT)
+    wanted = [f"7_{i}" for i in range(6)]
+    assert slurm.unsettled(found, wanted) == {"7_2", "7_3", "7_4", "7_5"}      # 7_0, 7_1 have ended: settled
+    fresher = slurm.lagging(found, wanted)
+    assert fresher["7_2"].state == "COMPLETED" and fresher["7_2"].source == "scontrol"
+    assert {fresher[f"7_{i}"].state for i in (3, 4, 5)} == {"PENDING"} and "7_1" not in fresher
+    assert [c[0] for c in fake.calls] == ["scontrol"]
+
+
+def test_nothing_is_asked_of_slurmctld_once_every_task_has_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((0, "", ""))
+    monkeypatch.setattr(slurm, "_run", fake)
+    assert slurm.lagging(slurm.parse_sacct(SACCT), ["7_0", "7_1", "9"]) == {} and fake.calls == []
+
+
 def test_job_states_of_nothing_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeClients((0, "", ""))
     monkeypatch.setattr(slurm, "_run", fake)
