@@ -141,6 +141,15 @@ start_accounting() {
 all_nodes_idle() {
   [ "$(sinfo -h -N -o '%t' | sort -u)" = idle ] && [ "$(sinfo -h -N -o '%N' | wc -l)" = "$NUM_NODES" ]
 }
+add_associations() {  # AccountingStorageEnforce=associations,qos: a user without one cannot submit
+  local users=root
+  [ "$(id -un)" != root ] && users+=",$(id -un)"
+  sacctmgr -i add account "$CLUSTER" cluster="$CLUSTER" description=tests organization=orchestrator >/dev/null
+  sacctmgr -i add user "$users" account="$CLUSTER" cluster="$CLUSTER" >/dev/null
+  wait_for 30 "slurmctld to know the associations" sh -c \
+      "scontrol show assoc_mgr users=root flags=assoc | grep -q 'Account=$CLUSTER'"
+  log "associations: users $users in account '$CLUSTER' (AccountingStorageEnforce=associations,qos)"
+}
 cluster_registered() {
   sacctmgr -n -P show cluster format=cluster,controlport | grep -q "^$CLUSTER|$CTLD_PORT\$"
 }
@@ -156,6 +165,7 @@ start_slurm() {
   if [ "$ACCOUNTING" = 1 ]; then
     wait_for 30 "cluster registration in slurmdbd" cluster_registered
     log "cluster '$CLUSTER' registered in slurmdbd"
+    add_associations
   fi
 }
 

@@ -203,13 +203,22 @@ def test_a_run_survives_a_slurmctld_restart_and_status_recovers(workspace: Works
 
 
 # ------------------------------------------------------------------------------------------------- (d) sbatch refuses
-def test_a_refused_submission_is_one_line_and_the_record_keeps_the_refusal(workspace: Workspace,
-                                                                          healthy: Cluster) -> None:
+REFUSALS = {  # what the local cluster (AccountingStorageEnforce=associations,qos) answers, as the toolkit says it
+    "partition": "invalid partition specified: nosuch; Batch job submission failed: Invalid partition name "
+                 "specified (fix: check profile.partition)",
+    "qos": "Batch job submission failed: Invalid qos specification (fix: check profile.qos)",
+    "account": "Batch job submission failed: Invalid account or account/partition combination specified "
+               "(fix: check profile.account)",
+}
+
+
+@pytest.mark.parametrize("setting", list(REFUSALS))
+def test_a_refused_submission_is_one_line_and_the_record_keeps_the_refusal(workspace: Workspace, healthy: Cluster,
+                                                                          setting: str) -> None:
     ws = workspace
     before = _jobs_submitted(healthy)
-    proc = ws.cli("submit", *BASE, "--segments", "2", "--set", "profile.partition=nosuch")
-    refused = "sbatch refused the job: invalid partition specified: nosuch; Batch job submission failed: " \
-              "Invalid partition name specified (fix: check profile.partition)"
+    proc = ws.cli("submit", *BASE, "--segments", "2", "--set", f"profile.{setting}=nosuch")
+    refused = f"sbatch refused the job: {REFUSALS[setting]}"
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines() == [f"error: {refused} (run directory {only_run(ws)}, record.json lists what "
                                         "was submitted)"], proc.stderr

@@ -125,9 +125,11 @@ def parse_down_nodes(text: str) -> dict[str, str]:
     return found
 
 
-_REFUSED_SETTING = {"partition": "profile.partition", "qos": "profile.qos", "account": "profile.account",
+_REFUSED_SETTING = {"account": "profile.account", "partition": "profile.partition", "qos": "profile.qos",
                     "reservation": "profile.reservation", "time limit": "profile.time_limit",
                     "node count": "profile.nodes", "gres": "profile.gpus_per_node"}
+"""A word of sbatch's refusal -> the setting to check; the first that matches wins ("Invalid account or
+account/partition combination" is the account's)."""
 
 
 def refusal(stderr: str) -> str:

@@ -202,6 +202,9 @@ def test_without_accounting_each_state_says_where_it_came_from(monkeypatch: pyte
      "(fix: check profile.partition)"),
     ("sbatch: error: Batch job submission failed: Invalid qos specification\n",
      "Batch job submission failed: Invalid qos specification (fix: check profile.qos)"),
+    ("sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified\n",
+     "Batch job submission failed: Invalid account or account/partition combination specified "
+     "(fix: check profile.account)"),
     ("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n",
      "Batch job submission failed: Socket timed out on send/recv operation"),
     ("", "no reason given"),
