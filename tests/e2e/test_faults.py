@@ -184,7 +184,7 @@ def test_a_run_survives_a_slurmctld_restart_and_status_recovers(workspace: Works
     run_dir = only_run(ws)
     _wait_for_iteration(run_dir, 10)
     # the state must come from accounting itself: before slurmdbd has the start, status takes RUNNING from scontrol,
-    # and with slurmctld stopped next nothing would know the job (seen: UNKNOWN, in 1 of 2 runs on a loaded machine)
+    # and with slurmctld stopped next nothing would know the job (seen: UNKNOWN, in 2 of 5 runs here)
     wait_until(lambda: [(r["state"], r["source"]) for r in status_rows(ws, run_dir)] == [("RUNNING", "sacct")], 60,
                "accounting to record the job's start (slurmctld sends it to slurmdbd asynchronously)")
     stop_daemon(healthy, "slurmctld")
