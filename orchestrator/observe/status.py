@@ -1,9 +1,9 @@
 """What the user reads about runs: one row per job / segment / array task with state, exit code, progress, error.
 
 States come from each run's back-end, asked once for all of its runs (``Backend.states``): for Slurm ONE ``sacct``
-call (``scontrol`` when accounting is off); for the local back-end submitit's result files and the controller
-process. Progress comes from the Megatron log (``logparse``); for a job that failed, the last error line of its log
-is shown.
+call, and one ``scontrol`` call when accounting is off or has not settled every job yet (``slurm.job_states``); for
+the local back-end submitit's result files and the controller process. Progress comes from the Megatron log
+(``logparse``); for a job that failed, the last error line of its log is shown.
 
 Cost: linear in the tasks. A row's logs are looked up in its own directory only (an array task's
 ``tasks/<chunk>_<task>/logs``, known from the record), and only the last ``TAIL_BYTES`` of its newest log are read.

@@ -51,7 +51,7 @@ def scheduler_says(monkeypatch: pytest.MonkeyPatch, count: int, failed: set[int]
     """One fake sacct answer for array job 500; returns the list of calls it saw."""
     calls: list[list[str]] = []
 
-    def job_states(ids: Any) -> dict[str, JobState]:
+    def job_states(ids: Any, tasks: Any = ()) -> dict[str, JobState]:
         calls.append(list(ids))
         states = {}
         for i in range(count):
@@ -230,7 +230,7 @@ def test_array_tasks_sacct_does_not_list_yet_come_from_scontrol(monkeypatch: pyt
     run_dir = sweep_run(tmp_path, 6)
     sacct = {"500_0": JobState("500_0", "COMPLETED", 0, array_task_id=0),
              **{f"500_{i}": JobState(f"500_{i}", "PENDING", array_task_id=i) for i in (3, 4, 5)}}
-    monkeypatch.setattr(slurm, "job_states", lambda ids: dict(sacct))
+    monkeypatch.setattr(slurm, "sacct_states", lambda ids: dict(sacct))
     asked: list[list[str]] = []
 
     def scontrol_states(ids: list[str]) -> dict[str, JobState]:

@@ -262,8 +262,11 @@ def _covered(job_id: str, states: dict[str, JobState]) -> bool:
     return job_id in states or any(v.array_job_id == job_id for v in states.values())
 
 
-def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
-    """States of jobs and array tasks keyed by ``"12"`` / ``"12_3"``; jobs unknown everywhere are left out."""
+def job_states(job_ids: Iterable[str | int], tasks: Iterable[str] = ()) -> dict[str, JobState]:
+    """States of jobs and array tasks keyed by ``"12"`` / ``"12_3"``; jobs unknown everywhere are left out.
+    One ``sacct`` call; then at most one ``scontrol`` call for what accounting does not settle (``unsettled``: jobs
+    it does not list yet, and of the expected array ``tasks`` those missing or still pending), or for everything
+    when accounting does not answer."""
     ids = [str(j) for j in job_ids]
     if not ids:
         return {}
@@ -271,12 +274,7 @@ def job_states(job_ids: Iterable[str | int]) -> dict[str, JobState]:
     if isinstance(states, str):
         note = f"state from scontrol: accounting (sacct) unavailable: {states}"
         return {k: replace(v, note=note) for k, v in scontrol_states(ids).items()}
-    missing = [j for j in ids if not _covered(j, states)]
-    if missing:
-        try:
-            states.update(scontrol_states(missing))
-        except SlurmError:
-            pass
+    states.update(lagging(states, [*ids, *tasks]))
     return with_node_failures(states)
 
 
@@ -290,16 +288,16 @@ def unsettled(found: dict[str, JobState], wanted: Iterable[str]) -> set[str]:
 
 
 def lagging(found: dict[str, JobState], wanted: Iterable[str]) -> dict[str, JobState]:
-    """slurmctld's states of the ``unsettled`` jobs and tasks (one ``scontrol`` call, none when every one has
-    ended): they replace accounting's; {} when it does not answer. A job slurmctld no longer holds keeps sacct's."""
+    """slurmctld's states of the ``unsettled`` jobs and tasks (and of the tasks of an unsettled array job), from one
+    ``scontrol`` call, none when nothing is unsettled: they replace accounting's; {} when it does not answer. A job
+    slurmctld no longer holds keeps sacct's."""
     missing = unsettled(found, wanted)
     if not missing:
         return {}
     try:
-        known = scontrol_states(sorted({job_id.split("_", 1)[0] for job_id in missing}))
+        return select(scontrol_states(sorted({job_id.split("_", 1)[0] for job_id in missing})), missing)
     except SlurmError:
         return {}
-    return {job_id: state for job_id, state in known.items() if job_id in missing}
 
 
 def show_config() -> dict[str, str]:
@@ -358,11 +356,10 @@ class SlurmBackend:
             raise
 
     def states(self, runs: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[Path, str], JobState]:
-        """One sacct call for every run (array tasks included); what it does not list yet or lists as not ended
-        (accounting lags slurmctld) from one ``scontrol`` call, which slurmctld answers for the jobs it holds."""
-        found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id])
-        wanted = [job_id for _d, record in runs for job_id in listed_ids(record)]
-        found.update(lagging(found, wanted))
+        """Every run's jobs and array tasks from ``job_states``: one sacct call, and one scontrol call for what
+        accounting has not settled yet."""
+        found = job_states([j.job_id for _d, r in runs for j in r.jobs if j.job_id],
+                           tasks=[t.job_id for _d, r in runs for t in r.tasks])
         return {(run_dir, job_id): found.get(job_id) or JobState(job_id, "UNKNOWN", source="none")
                 for run_dir, record in runs for job_id in listed_ids(record)}
 

@@ -150,6 +150,14 @@ def test_nothing_is_asked_of_slurmctld_once_every_task_has_ended(monkeypatch: py
     assert slurm.lagging(slurm.parse_sacct(SACCT), ["7_0", "7_1", "9"]) == {} and fake.calls == []
 
 
+def test_without_accounting_pending_tasks_need_no_second_scontrol_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeClients((1, "", "Slurm accounting storage is disabled\n"), SCONTROL)
+    monkeypatch.setattr(slurm, "_run", fake)
+    states = slurm.job_states(["7"], tasks=[f"7_{i}" for i in range(6)])
+    assert [c[0] for c in fake.calls] == ["sacct", "scontrol"]
+    assert states["7_3"].state == "PENDING" and states["7_3"].note.startswith("state from scontrol: accounting")
+
+
 def test_job_states_of_nothing_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeClients((0, "", ""))
     monkeypatch.setattr(slurm, "_run", fake)
