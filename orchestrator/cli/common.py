@@ -84,8 +84,6 @@ def select_job(verb: str, run: str | None, root: Path | None, job: str | None,
         run_dir = run_records.resolve_run(run, root or status.default_root())
         record = run_records.load_record(run_dir)
         return run_dir, record, run_records.task_job_id(record, task) if task is not None else job
-    except run_records.RecordError as exc:
-        fail(f"{verb}: {exc} (fix: {exc.fix})")
     except run_records.RunError as exc:
         fail(run_error(verb, exc))
 

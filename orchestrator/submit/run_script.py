@@ -13,7 +13,6 @@ from .render import render_template
 from ..spec.schema import ConfigError
 
 
-
 @dataclass(frozen=True)
 class RunVar:
     """One variable of run.sh's environment block."""
