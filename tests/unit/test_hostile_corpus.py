@@ -5,30 +5,23 @@ naming the setting and its fix; no traceback, nothing written, nothing submitted
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import main
-from orchestrator.submit import run_records
-from orchestrator.submit.backends import local, local_executor, slurm, slurm_executor
+from orchestrator.submit.backends import local, slurm
 
 from hostile_cases import BASE, CASES, Case
 
 
 @pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fail the test if anything is submitted or a run directory created; run in the test's directory."""
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("a refused input submitted or created something")
-    for target, name in ((slurm_executor.TemplateSlurmExecutor, "submit_script"),
-                         (local_executor.ScriptLocalExecutor, "submit_script"),
-                         (local_executor.ScriptLocalExecutor, "submit_tasks"), (slurm, "cancel"), (slurm, "requeue_job"),
-                         (local.LocalBackend, "cancel")):
-        monkeypatch.setattr(target, name, refuse)
-    monkeypatch.setattr(run_records, "claim", refuse)
+def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forbid_submission: Callable[..., None]) -> None:
+    """Fail the test if anything is submitted, cancelled or a run directory created; run in the test's directory."""
+    forbid_submission("a refused input submitted or created something",
+                      (slurm, "cancel"), (slurm, "requeue_job"), (local.LocalBackend, "cancel"))
     for name in ("ORCHESTRATOR_PROFILES_DIR", "ORCHESTRATOR_RECIPES_DIR", "ORCHESTRATOR_RUNS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -7,13 +7,13 @@ import itertools
 import json
 import re
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestrator.submit import run_records
 from orchestrator.submit.backends import local, local_executor, slurm, slurm_executor
 from orchestrator.cli import main
 
@@ -24,15 +24,9 @@ SECRET = "sekrit-value-4242"
 
 
 @pytest.fixture
-def no_submission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def no_submission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forbid_submission: Callable[..., None]) -> None:
     """Fail the test if anything would be submitted or a run directory created; a secret in the environment."""
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("a dry run submitted or created something")
-    for target, name in ((slurm_executor.TemplateSlurmExecutor, "submit_script"),
-                         (local_executor.ScriptLocalExecutor, "submit_script"),
-                         (local_executor.ScriptLocalExecutor, "submit_tasks")):
-        monkeypatch.setattr(target, name, refuse)
-    monkeypatch.setattr(run_records, "claim", refuse)
+    forbid_submission("a dry run submitted or created something")
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.chdir(tmp_path)
 
