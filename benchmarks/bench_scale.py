@@ -96,16 +96,15 @@ def read_steps(work: Path, run_dir: Path, jobs: list[str], repeat: int,
         "status --json": lambda: cli(work, "status", str(run_dir), "--json", timeout=left()),
         "sacct": lambda: timed(sacct, timeout=left())}
     times: dict[str, list[float]] = {step: [] for step in readers}
-    printed: dict[str, str] = {}
+    printed: dict[str, list[str]] = {step: [] for step in readers}
     for _round in range(max(1, repeat)):
         for step, read in readers.items():
             seconds, proc = read()
             check(step, proc)
             times[step].append(seconds)
-            printed.setdefault(step, proc.stdout)
-            printed[step + " last"] = proc.stdout
+            printed[step].append(proc.stdout)
     medians = {step: statistics.median(values) for step, values in times.items()}
-    return medians, printed["status"], json.loads(printed["status --json last"])
+    return medians, printed["status"][0], json.loads(printed["status --json"][-1])
 
 
 def measure(size: int, work: Path, settle: float, budget: float, repeat: int) -> Measured:
