@@ -130,6 +130,8 @@ class TrainingConfig:
     lr: float = doc(1.0e-4, "peak learning rate", lo=0, hi=10)
     min_lr: float = doc(1.0e-5, "final learning rate", lo=0, hi=10)
     lr_warmup_iters: int = doc(0, "warm-up steps", lo=0, hi=1000000000000)
+    lr_decay_iters: int | None = doc(None, "steps of the cosine decay from lr to min_lr; empty = train_iters",
+                                     lo=1, hi=1000000000000)
     weight_decay: float = doc(0.1, "weight decay", lo=0, hi=100)
     clip_grad: float = doc(1.0, "gradient clipping norm", lo=0, hi=1000000)
     seed: int = doc(1234, "random seed", lo=0, hi=2147483647)
@@ -139,7 +141,9 @@ class TrainingConfig:
     log_interval: int = doc(1, "iterations between log lines", lo=1, hi=1000000000000)
     eval_interval: int = doc(1000000, "iterations between evaluations", lo=1, hi=1000000000000)
     eval_iters: int = doc(0, "evaluation iterations", lo=0, hi=1000000000000)
-    save_interval: int | None = doc(None, "iterations between checkpoints (segments need one)", lo=1, hi=1000000000000)
+    save_interval: int | None = doc(None, "iterations between checkpoints; empty = train_iters (a checkpoint at the "
+                                    "end, and Megatron saves too where --exit-duration-in-mins stops a segment)",
+                                    lo=1, hi=1000000000000)
     lr_warmup_init: float = doc(0.0, "learning rate at the start of the warm-up", lo=0, hi=10)
     adam_beta1: float = doc(0.9, "Adam beta1", lo=0, hi=1)
     adam_beta2: float = doc(0.95, "Adam beta2 (DeepSeek-V3: 0.95; Megatron's default is 0.999)", lo=0, hi=1)

@@ -108,12 +108,14 @@ def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vo
     """Batch, schedule, precision, data, logging and checkpointing.
 
     Checkpoints (``--save``/``--load``) are written when a time limit can end the job (``exit_minutes``) or when
-    asked for (``save_interval``/``checkpoint_dir``); a local benchmark run does not spend minutes saving.
+    asked for (``save_interval``/``checkpoint_dir``); a local benchmark run does not spend minutes saving. ``--save``
+    never goes without ``--save-interval`` (Megatron refuses it): ``save_interval``, else ``train_iters``.
     """
     argv = [
         "--micro-batch-size", str(t.micro_batch_size), "--global-batch-size", str(t.global_batch_size),
         "--train-iters", str(t.train_iters), "--lr", str(t.lr), "--min-lr", str(t.min_lr),
         "--lr-decay-style", "cosine", "--lr-warmup-iters", str(t.lr_warmup_iters),
+        "--lr-decay-iters", str(t.lr_decay_iters or t.train_iters),
         "--lr-warmup-init", str(t.lr_warmup_init), "--adam-beta1", str(t.adam_beta1), "--adam-beta2", str(t.adam_beta2),
         "--weight-decay", str(t.weight_decay), "--clip-grad", str(t.clip_grad), "--bf16", "--seed", str(t.seed),
         "--transformer-impl", "transformer_engine", "--distributed-timeout-minutes", str(t.distributed_timeout_minutes),
@@ -123,14 +125,12 @@ def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vo
     ]
     if exit_minutes is not None or t.save_interval or t.checkpoint_dir:
         ckpt = t.checkpoint_dir or f"{run_dir}/checkpoints"
-        argv += ["--save", ckpt, "--load", ckpt]
+        argv += ["--save", ckpt, "--load", ckpt, "--save-interval", str(t.save_interval or t.train_iters)]
     if t.tokenizer_type == "NullTokenizer":
         argv += ["--vocab-size", str(vocab_size), "--make-vocab-size-divisible-by", "128"]
     argv += ["--data-path", *t.data_path, "--split", "99,1,0"] if t.data_path else ["--mock-data"]
     if t.tokenizer_model:
         argv += ["--tokenizer-model", t.tokenizer_model]
-    if t.save_interval:
-        argv += ["--save-interval", str(t.save_interval)]
     if exit_minutes is not None:
         argv += ["--exit-duration-in-mins", str(exit_minutes)]
     if t.wandb_project:

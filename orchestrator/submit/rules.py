@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..spec import layout as layout_mod
-from ..spec import secret_names, shellsafe
+from ..spec import megatron_args, secret_names, shellsafe
 from ..spec.config import Experiment
 from ..spec.megatron_args import SLURM_TIME_FIX, time_limit_minutes
 from ..spec.megatron_versions import parse_version
@@ -285,6 +285,19 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
     return out
 
 
+def rule_checkpointing(exp: Experiment) -> list[Problem]:
+    """Megatron refuses ``--save`` without ``--save-interval`` at start-up, after the allocation: refuse it here
+    (the toolkit renders both together; ``training.extra_args`` could still add a lone ``--save``)."""
+    try:
+        argv = megatron_args.build(exp, "/run").argv
+    except ValueError:   # a time limit that does not parse: rule_resources names it
+        return []
+    if "--save" in argv and "--save-interval" not in argv:
+        return [Problem("training.save_interval", "a checkpoint directory (--save) without --save-interval: "
+                        "Megatron refuses it at start-up", "set training.save_interval=N")]
+    return []
+
+
 def _layout_gives_vpp(exp: Experiment) -> bool:
     p = exp.recipe.parallel
     text = layout_mod.in_force(p.pipeline_layout)
@@ -297,7 +310,7 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
 
 
 RULES: tuple[Rule, ...] = (rule_resources, rule_rendered_values, rule_model_parallel, rule_experts, rule_layout, rule_batch,
-                           rule_switches, rule_container, rule_warnings)
+                           rule_switches, rule_container, rule_checkpointing, rule_warnings)
 
 
 def rule_memory(exp: Experiment) -> list[Problem]:

@@ -21,8 +21,10 @@ ASIDE = {
     # data, tokenizer and paths: the user's (data_path, tokenizer_*); mock data when empty
     "--data-cache-path", "--data-path", "--split", "--tokenizer-type", "--tokenizer-model", "--no-mmap-bin-files",
     "--make-vocab-size-divisible-by", "--mock-data", "--vocab-size",
-    # run length: the seed counts samples, the toolkit iterations; the exit time follows the profile's time limit
+    # run length: the seed counts samples, the toolkit iterations (the schedule is compared in samples below);
+    # the exit time follows the profile's time limit
     "--train-samples", "--lr-decay-samples", "--lr-warmup-samples", "--train-iters", "--lr-warmup-iters",
+    "--lr-decay-iters",
     "--exit-duration-in-mins", "--seed",
     # evaluation
     "--eval-iters", "--eval-interval",
@@ -97,6 +99,26 @@ def test_the_recipe_adds_no_flag_the_seed_does_not_pass() -> None:
     theirs, _ = seed()
     extra = sorted(f for f in ours if f not in theirs and f not in ASIDE and f not in KEPT)
     assert extra == []
+
+
+def test_the_learning_rate_schedule_is_the_seeds_in_samples() -> None:
+    """The seed warms up over 1,536,000 samples and decays over 584,765,624; the recipe counts iterations of its
+    global batch: each within one batch of the seed's."""
+    ours, _ = rendered()
+    theirs, _ = seed()
+    gbs = int(ours["--global-batch-size"][0])
+    for mine, seeds in (("--lr-warmup-iters", "--lr-warmup-samples"), ("--lr-decay-iters", "--lr-decay-samples")):
+        assert abs(int(ours[mine][0]) * gbs - int(theirs[seeds][0])) < gbs, (mine, ours[mine], theirs[seeds])
+
+
+def test_a_checkpoint_directory_always_comes_with_a_save_interval() -> None:
+    """Megatron 0.19 asserts save_interval whenever --save is given: every Slurm launch renders both."""
+    exp = load_experiment("h100-eos", "deepseek-v3", ["profile.account=acct"])
+    ours = flags(megatron_args.build(exp, "/runs/x").argv)
+    assert "--save" in ours and ours["--save-interval"] == (str(exp.recipe.training.train_iters),)
+    ours = flags(megatron_args.build(load_experiment("h100-eos", "deepseek-v3", [
+        "profile.account=acct", "training.save_interval=250"]), "/runs/x").argv)
+    assert ours["--save-interval"] == ("250",)
 
 
 def test_the_environment_matches_the_seed() -> None:
