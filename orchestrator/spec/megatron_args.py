@@ -6,11 +6,11 @@ translates what the target version renamed or refuses, and every translation bec
 
 from __future__ import annotations
 
-import re
 
 from dataclasses import dataclass, field
 
 from . import layout as layout_mod
+from . import slurm_time
 from .config import Experiment, ModelConfig, ParallelConfig, Recipe, Switches, TrainingConfig
 from .megatron_versions import Target, drift_for, resolve_target
 
@@ -24,29 +24,6 @@ class MegatronArgs:
     argv: Argv
     target: Target
     warnings: list[str] = field(default_factory=list)
-
-
-_SLURM_TIME = re.compile(r"(?:(?P<d>\d{1,3})-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
-                         r"|(?P<h>\d{1,4}):(?P<hm>\d{1,2}):(?P<hs>\d{1,2})"
-                         r"|(?P<m>\d{1,6})(?::(?P<ms>\d{1,2}))?)")
-SLURM_TIME_FIX = "write a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (quoted in YAML)"
-
-
-def time_limit_minutes(limit: str) -> int:
-    """Slurm time ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or ``D-HH:MM:SS`` → whole minutes (seconds
-    round up). ValueError for anything else, for minutes or seconds past 59 after a larger unit, and for zero."""
-    match = _SLURM_TIME.fullmatch(str(limit))
-    if match is None:
-        raise ValueError(f"not a Slurm time: {limit!r}")
-    g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
-    days, hours = g.get("d", 0), g.get("dh", g.get("h", 0))
-    minutes, seconds = g.get("dm", g.get("hm", g.get("m", 0))), g.get("ds", g.get("hs", g.get("ms", 0)))
-    if ("d" in g and hours > 23) or (("d" in g or "h" in g) and minutes > 59) or seconds > 59:
-        raise ValueError(f"not a Slurm time: {limit!r} (hours < 24 after days, minutes and seconds < 60)")
-    total = days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
-    if total < 1:
-        raise ValueError(f"not a Slurm time: {limit!r} is zero")
-    return total
 
 
 def model_flags(m: ModelConfig, mtp: bool) -> Argv:
@@ -226,7 +203,7 @@ def build(exp: Experiment, run_dir: str, target: Target | None = None) -> Megatr
     recipe: Recipe = exp.recipe
     s = recipe.switches
     target = target or resolve_target(exp.profile.megatron_version)
-    limit = time_limit_minutes(exp.profile.time_limit) if exp.profile.scheduler == "slurm" else None
+    limit = slurm_time.limit_minutes(exp.profile.time_limit) if exp.profile.scheduler == "slurm" else None
     exit_minutes = max(1, limit - recipe.training.exit_margin_minutes) if limit else None
     argv = (model_flags(recipe.model, s.mtp) + parallel_flags(recipe.parallel)
             + training_flags(recipe.training, run_dir, exit_minutes, recipe.model.vocab_size) + switch_flags(s))

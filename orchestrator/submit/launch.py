@@ -26,6 +26,7 @@ from . import guard, plan, plan_records, run_records
 from .backends import backend, slurm, slurm_limits
 from .backends.base import JobRequest, LaunchError, SubmittedThenFailed
 from .checks import InvalidSubmission
+from ..spec import slurm_time
 from ..spec.config import Experiment
 from .plan import Plan, PlannedFile, PlannedJob, Request
 from ..spec.sweep import Sweep
@@ -146,7 +147,7 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
     request = JobRequest(
         run_dir=run_dir, script=job.script, script_text=next((f.text for f in files if f.path == job.script), ""),
         ntasks=job.ntasks, name=p.request.name if job.tasks else exp.recipe.name,
-        gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm.parse_elapsed(exp.profile.time_limit) or 3600,
+        gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm_time.limit_seconds(exp.profile.time_limit),
         task_dirs=tuple(t.dir for t in job.tasks))
     return backend(exp.profile.scheduler).submit(request)
 

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..spec import layout as layout_mod
-from ..spec import megatron_args, secret_names, shellsafe
+from ..spec import megatron_args, secret_names, shellsafe, slurm_time
 from ..spec.config import Experiment
-from ..spec.megatron_args import SLURM_TIME_FIX, time_limit_minutes
 from ..spec.megatron_versions import parse_version
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
@@ -63,11 +62,11 @@ def rule_resources(exp: Experiment) -> list[Problem]:
             out.append(Problem(f"profile.{name}", f"is empty but profile {prof.name} requires it",
                                f"--set profile.{name}=... (or fill it in run.sh)", "missing"))
     try:
-        if time_limit_minutes(prof.time_limit) <= exp.recipe.training.exit_margin_minutes:
+        if slurm_time.limit_minutes(prof.time_limit) <= exp.recipe.training.exit_margin_minutes:
             out.append(Problem("training.exit_margin_minutes", "leaves no time to train before the time limit",
                                "lower the margin or raise profile.time_limit"))
     except ValueError as err:
-        out.append(Problem("profile.time_limit", str(err), SLURM_TIME_FIX))
+        out.append(Problem("profile.time_limit", str(err), slurm_time.FIX))
     return out
 
 

@@ -2,9 +2,9 @@
 # Install what scripts/slurm/start-slurm.sh needs on Debian 12 (bookworm):
 #   Slurm 22.05 (slurmctld, slurmd, client tools), munge, slurmdbd, MariaDB (for sacct).
 # No service is started by the packages (no systemd); start-slurm.sh starts every daemon itself.
-# Usage (root):  scripts/slurm/install-deps.sh        (~20 s on a 2-core VM)
+# Usage (root):  scripts/slurm/install-deps.sh [MORE_PACKAGE...]       (~20 s on a 2-core VM)
 set -euo pipefail
-PKGS=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
+PKGS=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server "$@")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

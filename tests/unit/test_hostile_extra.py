@@ -133,7 +133,7 @@ def test_set_keeps_text_as_written_too(cli: CliRunner, tmp_path: Path) -> None:
 @pytest.mark.parametrize("limit, minutes", [("30", 30), ("30:10", 31), ("4:00:00", 240), ("1-12", 2160),
                                             ("1-12:30", 2190), ("2-00:00:00", 2880)])
 def test_every_slurm_time_format_is_understood(limit: str, minutes: int) -> None:
-    from orchestrator.spec.megatron_args import time_limit_minutes
+    from orchestrator.spec.slurm_time import limit_minutes as time_limit_minutes
     assert time_limit_minutes(limit) == minutes
 
 

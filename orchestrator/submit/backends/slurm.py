@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ...spec import slurm_time
 from ..run_records import RunRecord
 from .base import SUBMITIT_DIR, JobRequest, JobState, LaunchError, SubmittedThenFailed, listed_ids
 
@@ -36,21 +37,6 @@ def parse_exit_code(text: str) -> tuple[int | None, int | None]:
     """``"1:0"`` -> (1, 0); ``"0:15"`` -> (0, 15); anything else -> (None, None)."""
     m = re.fullmatch(r"\s*(\d+):(\d+)\s*", text or "")
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
-
-
-def parse_elapsed(text: str) -> int | None:
-    """Slurm durations ``[D-]HH:MM:SS``, ``MM:SS``, ``MM:SS.mmm`` -> seconds; None for UNLIMITED/INVALID/empty."""
-    m = re.fullmatch(r"\s*(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?(?:\.\d+)?\s*", text or "")
-    if not m:
-        return None
-    days = int(m.group(1) or 0)
-    parts = [int(p) for p in m.group(2, 3, 4) if p is not None]
-    if m.group(1) is not None and len(parts) == 1:        # "D-HH"
-        parts += [0, 0]
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    hours, minutes, seconds = parts
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def expand_task_range(spec: str) -> list[int]:
@@ -83,7 +69,7 @@ def _make_states(job_id: str, state_text: str, exit_text: str, elapsed: str, nod
     derived, _ = parse_exit_code(derived_text)
     nodes = "" if nodes.strip() in ("None assigned", "(null)", "") else nodes.strip()
     base, tasks = _split_array_id(job_id.strip())
-    one = JobState(job_id=base, state=state, exit_code=code, signal=sig, elapsed_s=parse_elapsed(elapsed),
+    one = JobState(job_id=base, state=state, exit_code=code, signal=sig, elapsed_s=slurm_time.elapsed_seconds(elapsed),
                    nodes=nodes, raw_state=state_text, source=source, derived_exit_code=derived)
     if tasks is None:
         return [one]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.spec.config import load_experiment
-from orchestrator.spec.megatron_args import build, entry_command, time_limit_minutes, translate
+from orchestrator.spec.megatron_args import build, entry_command, translate
+from orchestrator.spec.slurm_time import limit_minutes as time_limit_minutes
 from orchestrator.spec.megatron_versions import Target, parse_version
 
 GUIDE_FLAGS_ANY_VERSION = [

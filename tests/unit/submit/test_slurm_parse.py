@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from orchestrator.spec import slurm_time
 from orchestrator.submit.backends import slurm
 
 SACCT = """\
@@ -63,7 +64,15 @@ def test_scontrol_records_keep_values_with_spaces_and_expand_arrays() -> None:
     ("01:00:00.123", 3600), ("UNLIMITED", None), ("", None), ("INVALID", None),
 ])
 def test_elapsed(text: str, expected: int | None) -> None:
-    assert slurm.parse_elapsed(text) == expected
+    assert slurm_time.elapsed_seconds(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [("30", 1800), ("30:00", 1800), ("00:30:00", 1800), ("0-00:30", 1800)])
+def test_a_time_limit_means_what_slurm_reads_everywhere(text: str, expected: int) -> None:
+    """A bare number is minutes to sbatch; the local back-end's timeout and the exit margin read it the same."""
+    assert slurm_time.limit_seconds(text) == expected
+    assert slurm_time.limit_minutes(text) == expected // 60
+    assert slurm_time.elapsed_seconds(text) == expected
 
 
 @pytest.mark.parametrize("text,expected", [("0:0", (0, 0)), ("3:0", (3, 0)), ("0:15", (0, 15)), ("", (None, None))])
