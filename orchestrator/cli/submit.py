@@ -3,6 +3,7 @@ with ``--dry-run`` the same checks and plan, printed: every file it would write 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -97,11 +98,13 @@ def names(found: list[str], most: int = 10) -> str:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="with --dry-run: write every file it would write under this new (or empty) directory")
 @click.option("--strict-memory", is_flag=True, help="refuse when the predicted peak exceeds the GPU's memory")
+@click.option("--no-megatron", is_flag=True,
+              help="skip Megatron's own argument check (the run record says it was skipped)")
 @handle_config_errors
 def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
            from_run: Path | None, follow: bool, dry_run: bool, show_files: bool | None, out_dir: Path | None,
-           strict_memory: bool) -> None:
+           strict_memory: bool, no_megatron: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
     if dry_run and follow:
         fail("--follow: a dry run submits nothing to follow (fix: drop --follow or --dry-run)")
@@ -112,6 +115,7 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
     with submission_errors():
         request = _request(profile, recipe, overrides, profiles_dir, recipes_dir, sweep_file, segments,
                            segment_dependency, from_run)
+        request = dataclasses.replace(request, megatron_check=not no_megatron)
         if dry_run:
             found = verdict(request)   # the same as validate's
             report_problems(memory_as_error(list(found.problems)) if strict_memory else list(found.problems))

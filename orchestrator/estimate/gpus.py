@@ -30,14 +30,18 @@ class GpuSpec:
     """Scale-out network (InfiniBand/RoCE) bandwidth per GPU and direction, GB/s."""
     nvlink_domain: int
     """GPUs that share one NVLink domain (8 in a DGX node, 72 in a GB200 NVL72 rack)."""
+    capability: tuple[int, int]
+    """CUDA compute capability (what ``torch.cuda.get_device_capability`` answers; Megatron's argument check asks)."""
+    label: str
+    """The device name torch reports, e.g. ``NVIDIA H100 80GB HBM3``."""
 
 
 GPUS: dict[str, GpuSpec] = {g.name: g for g in (
-    GpuSpec("a100", 85.1, 312.0, 0.0, 2.04, 300.0, 25.0, 8),
-    GpuSpec("h100", 85.0, 989.0, 1979.0, 3.35, 450.0, 50.0, 8),
-    GpuSpec("h200", 150.8, 989.0, 1979.0, 4.8, 450.0, 50.0, 8),
-    GpuSpec("b200", 191.5, 2250.0, 4500.0, 8.0, 900.0, 50.0, 8),
-    GpuSpec("gb200", 197.0, 2500.0, 5000.0, 8.0, 900.0, 50.0, 72),
+    GpuSpec("a100", 85.1, 312.0, 0.0, 2.04, 300.0, 25.0, 8, (8, 0), "NVIDIA A100-SXM4-80GB"),
+    GpuSpec("h100", 85.0, 989.0, 1979.0, 3.35, 450.0, 50.0, 8, (9, 0), "NVIDIA H100 80GB HBM3"),
+    GpuSpec("h200", 150.8, 989.0, 1979.0, 4.8, 450.0, 50.0, 8, (9, 0), "NVIDIA H200"),
+    GpuSpec("b200", 191.5, 2250.0, 4500.0, 8.0, 900.0, 50.0, 8, (10, 0), "NVIDIA B200"),
+    GpuSpec("gb200", 197.0, 2500.0, 5000.0, 8.0, 900.0, 50.0, 72, (10, 0), "NVIDIA GB200"),
 )}
 """Known GPU types by name."""
 

@@ -51,7 +51,10 @@ class ClusterProfile:
     mem: str | None = doc("0", "memory per node (#SBATCH --mem; '0' = all of it)")
     time_limit: str = doc("04:00:00", "wall-clock limit per job or segment, HH:MM:SS or D-HH:MM:SS")
     exclusive: bool = doc(True, "request whole nodes (#SBATCH --exclusive)")
-    segment: int | None = doc(None, "nodes per NVLink domain for #SBATCH --segment (GB200 NVL72)", lo=1, hi=100000)
+    segment: int | Literal["auto"] | None = doc(
+        None, "nodes a job keeps inside one NVLink domain (#SBATCH --segment, GB200 NVL72; needs Slurm >= 23.11): a "
+        "count, or auto = EP × TP / GPUs per node as the seed's GB200 launch (SEGMENT = EP × TP / 4) where that "
+        "divides the nodes, else the largest divisor of the node count that fits a rack (18 nodes)")
     max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)", lo=1, hi=100000)
     container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
     env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster (no secrets)")
@@ -60,6 +63,8 @@ class ClusterProfile:
     bindpcie_path: str | None = doc(None, "path of NVIDIA mlperf-common bindpcie; empty = built-in NUMA binding")
     megatron_path: str | None = doc(None, "Megatron-LM checkout in the container; empty = bundled training entry")
     megatron_version: str | None = doc(None, "megatron-core version the job runs (e.g. 0.19.2); empty = detect")
+    te_version: str = doc("2.20.2", "Transformer Engine version in the job's image: Megatron's argument check asks "
+                          "it (2.20.2: the version proven with megatron-core 0.19.2 on the GPU machines)")
     python: str = doc("python3", "Python interpreter on the compute nodes")
     output_root: str = doc("runs", "directory for run directories (logs, records, checkpoints)")
     default_recipe: str = doc("deepseek-v3", "recipe used when none is given (--recipe, RECIPE in run.sh)")
@@ -216,6 +221,21 @@ class Experiment:
     @property
     def world_size(self) -> int:
         return self.nodes * self.profile.gpus_per_node
+
+    @property
+    def segment(self) -> int | None:
+        """The ``#SBATCH --segment`` this job asks for (``profile.segment`` with ``auto`` resolved)."""
+        seg, p = self.profile.segment, self.recipe.parallel
+        if seg != "auto":
+            return seg
+        seed = p.ep * p.tp // self.profile.gpus_per_node
+        if 1 <= seed <= RACK_NODES and self.nodes % seed == 0:
+            return seed
+        return max(d for d in range(1, RACK_NODES + 1) if self.nodes % d == 0)
+
+
+RACK_NODES = 18
+"""Nodes of one GB200 NVL72 rack (72 GPUs, 4 per node): the largest segment Slurm can keep in one NVLink domain."""
 
 
 def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) -> list[Path]:

@@ -31,13 +31,20 @@ def parse_version(text: str) -> Version:
     return tuple(parts + [0] * (3 - len(parts)))
 
 
+TRAINS_FROM = "0.17.0"
+"""The first megatron-core that ships ``megatron.training`` (and so can run a job): an older one installed here
+(0.16.1 is what Python 3.11 gets) says nothing about the Megatron a job runs."""
+
+
 @functools.lru_cache(maxsize=1)
 def installed_megatron() -> str | None:
-    """The installed megatron-core version, if any (no import of Megatron itself); looked up once per process."""
+    """The installed megatron-core version when it can train (>= TRAINS_FROM), if any (no import of Megatron
+    itself); looked up once per process."""
     try:
-        return importlib.metadata.version("megatron-core")
+        found = importlib.metadata.version("megatron-core")
     except importlib.metadata.PackageNotFoundError:
         return None
+    return found if parse_version(found) >= parse_version(TRAINS_FROM) else None
 
 
 @dataclass(frozen=True)

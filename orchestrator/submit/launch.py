@@ -64,7 +64,7 @@ def submit(request: Request) -> Submission:
             submission = _execute(the_plan, run_dir)
     except OSError as exc:                                      # the output root itself: nothing was created
         raise LaunchError(_unwritable(run_dir, exc, root)) from exc
-    submission.warnings.extend(warnings)
+    submission.warnings.extend([f"{p.setting}: {p.message} (fix: {p.fix})" for p in request.notes] + warnings)
     return submission
 
 

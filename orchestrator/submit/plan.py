@@ -16,7 +16,6 @@ edited as text. The plan is made once, for the run directory the submission will
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +24,8 @@ from typing import TypeVar
 from ..node import jobspec
 from . import render, run_records
 from .backends import slurm
-from .checks import InvalidSubmission, check
+from .checks import InvalidSubmission, check, problems_of
+from .rules import Problem, blocking
 from ..spec.config import ClusterProfile, Experiment, Recipe
 from ..spec.sweep import Sweep, Variant, expand, own_checkpoints, same_allocation
 from ..spec.schema import ConfigError, from_dict
@@ -48,7 +48,9 @@ class Request:
     preflight: bool = False
     submitted_from: str | None = None
     megatron_check: bool = True
-    """Run Megatron's own argument check where it is importable (``validate --no-megatron`` turns it off)."""
+    """Run Megatron's own argument check (``validate``/``submit --no-megatron`` turn it off; the record says so)."""
+    notes: tuple[Problem, ...] = field(default=(), compare=False)
+    """The warnings ``prepare`` found (the rules' and Megatron's), shown by validate, dry run and submit."""
     expanded: tuple[tuple[Variant, Experiment], ...] | None = field(default=None, compare=False, repr=False)
     """A sweep's variants with their experiments, once ``prepare`` has built and checked them (planned from)."""
 
@@ -226,6 +228,17 @@ def _check_arguments(request: Request) -> None:
         raise ConfigError("--segments", "chained segments need a Slurm profile", "drop --segments or pick one")
 
 
+def _check_slurm_version(request: Request) -> None:
+    """Options the script would carry that this Slurm does not know: refused before anything is written."""
+    rendered = ["segment"] if request.slurm and request.exp.segment else []
+    version = slurm.client_version() if rendered else None
+    for option, since in slurm.missing_options(rendered, version).items():
+        have = ".".join(map(str, version or ()))
+        raise ConfigError(f"profile.{option}", f"Slurm {have} has no #SBATCH --{option} (Slurm "
+                          f"{since[0]}.{since[1]} brought it)", f"set profile.{option}=null, or submit from a "
+                          f"cluster with Slurm >= {since[0]}.{since[1]}")
+
+
 def prepare(request: Request) -> Request:
     """Every check a submission runs, before anything is rendered; the request with its output root absolute.
     Raises ConfigError (bad arguments or sweep) or InvalidSubmission (blocking problems)."""
@@ -233,25 +246,18 @@ def prepare(request: Request) -> Request:
         _check_arguments(request)
     request = replace(request, exp=anchored(request.exp))
     writable_root(Path(request.exp.profile.output_root))
+    _check_slurm_version(request)
     if request.sweep is None:
-        check(request.exp, request.megatron_check)
-        return request
+        return replace(request, notes=tuple(check(request.exp, request.megatron_check)))
     variants = expand(request.exp, request.sweep)
     same_allocation(variants)
     own_checkpoints(variants)
-    with ThreadPoolExecutor(max_workers=min(8, len(variants))) as pool:   # Megatron's own check: one process each
-        list(pool.map(_check_variant, variants))
-    return replace(request, expanded=tuple(variants))
-
-
-def _check_variant(item: tuple[Variant, Experiment]) -> None:
-    """``check`` one sweep variant; its problems name the variant."""
-    variant, exp = item
-    try:
-        check(exp)   # a sweep always runs Megatron's own check
-    except InvalidSubmission as exc:
-        raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}")
-                                 for p in exc.problems]) from None
+    found = problems_of([exp for _variant, exp in variants], request.megatron_check)
+    for (variant, _exp), problems in zip(variants, found):
+        if stops := blocking(problems):
+            raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}") for p in stops])
+    notes = tuple(dict.fromkeys(p for problems in found for p in problems))
+    return replace(request, expanded=tuple(variants), notes=notes)
 
 
 # ------------------------------------------------------------------------------------------------- the plan

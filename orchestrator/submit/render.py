@@ -29,8 +29,10 @@ class Filtered(str):
 
 
 def shq(value: Any) -> Filtered:
-    """Quote one value for POSIX sh."""
-    return Filtered(shlex.quote(str(value)))
+    """Quote one value for POSIX sh. A value that begins with ``=`` is quoted too (``X==a`` is valid sh, but
+    shellcheck reads it as a typo of ``X=a``: SC1097; NCCL_IB_HCA's ``=mlx5_0`` exact-match form is one)."""
+    text = str(value)
+    return Filtered(f"'{text}'" if text.startswith("=") and shlex.quote(text) == text else shlex.quote(text))
 
 
 def shjoin(values: list[Any]) -> Filtered:
@@ -114,14 +116,15 @@ class Rendered:
     """What job.json holds."""
 
     def write(self, out_dir: Path) -> list[Path]:
-        """Write the files into a new or empty directory (never over existing files)."""
+        """Write the files into a new or empty directory (never over existing files), with the log directory
+        their ``#SBATCH --output`` names, so the script can be submitted from there by hand."""
         if out_dir.exists() and not out_dir.is_dir():
             raise ConfigError("--out", f"{out_dir} is a file, not a directory", "choose a new directory")
         clashes = [name for name in self.files if (out_dir / name).exists()]
         if clashes:
             raise ConfigError("--out", f"{out_dir} already holds {', '.join(clashes)}", "choose a new directory")
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
             return [self._write_one(out_dir / name, text) for name, text in self.files.items()]
         except OSError as exc:
             raise ConfigError("--out", f"cannot write into {out_dir} ({exc.strerror or exc})",
@@ -187,9 +190,13 @@ def node_command(exp: Experiment, run_dir: str, preflight: bool = False) -> list
             f"{run_dir}/job.json"]
 
 
+LOG_DIR = "logs"
+"""The directory of a job's logs inside its run directory (Slurm does not create it: the writer of the files must)."""
+
+
 def log_pattern(run_dir: str, array: bool) -> str:
     """Where a Slurm job's log goes (``#SBATCH --output``): one file per job, or per array task."""
-    return f"{run_dir}/logs/%x_%A_%a.log" if array else f"{run_dir}/logs/%x_%j.log"
+    return f"{run_dir}/{LOG_DIR}/%x_%A_%a.log" if array else f"{run_dir}/{LOG_DIR}/%x_%j.log"
 
 
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
@@ -209,7 +216,7 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
     if exp.profile.scheduler == "slurm":
         files["sbatch.sh"] = render_template(
             "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
-            dependency=dependency, extra_sbatch=extra_sbatch or {},
+            dependency=dependency, extra_sbatch=extra_sbatch or {}, segment=exp.segment,
             log_pattern=log_pattern(run_dir, bool(array)),
             env_passthrough=spec.env_passthrough, toolkit_parent=str(Path(toolkit).parent),
             srun_flags=srun_flags(exp, run_root or run_dir, toolkit), **common)

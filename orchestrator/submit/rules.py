@@ -51,9 +51,9 @@ def rule_resources(exp: Experiment) -> list[Problem]:
     if prof.scheduler == "local" and exp.nodes != 1:
         out.append(Problem("nodes", f"the local profile runs on this machine only, not {exp.nodes} nodes",
                            "set profile.nodes=1 or use a Slurm profile"))
-    if prof.segment and exp.nodes % prof.segment:
-        out.append(Problem("profile.segment", f"{exp.nodes} nodes are not whole segments of {prof.segment}",
-                           f"use a multiple of {prof.segment} nodes"))
+    if exp.segment and exp.nodes % exp.segment:
+        out.append(Problem("profile.segment", f"{exp.nodes} nodes are not whole segments of {exp.segment}",
+                           f"use a multiple of {exp.segment} nodes, or profile.segment=auto"))
     for name in prof.required:
         value: object = prof
         for part in name.split("."):

@@ -86,6 +86,7 @@ class RunRecord:
     submitted_from: str | None = None
     error: str | None = None
     created: str = ""
+    megatron_check: str = ""         # "accepted", "skipped (--no-megatron)" or why it did not run
     format: int = FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .checks import InvalidSubmission
 from .plan import Request
 from .plan_records import DryRun, dry_run
-from .rules import Problem, validate
+from .rules import Problem
 
 
 @dataclass(frozen=True)
@@ -36,5 +36,4 @@ def verdict(request: Request) -> Verdict:
         dry = dry_run(request)
     except InvalidSubmission as exc:
         return Verdict(tuple(exc.problems), None)
-    warnings = tuple(p for p in validate(dry.plan.request.exp) if p.severity == "warning")
-    return Verdict(warnings, dry)
+    return Verdict(tuple(p for p in dry.plan.request.notes if p.severity == "warning"), dry)

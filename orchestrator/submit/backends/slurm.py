@@ -290,6 +290,26 @@ def show_config() -> dict[str, str]:
     return parse_config(_run(["scontrol", "show", "config"]).stdout)
 
 
+SINCE: dict[str, tuple[int, int]] = {"segment": (23, 11)}
+"""``#SBATCH`` options the toolkit may render that older Slurm refuses ('sbatch: unrecognized option'), with the
+first version that has them (``--segment`` came with the topology/block plugin)."""
+
+
+def client_version() -> tuple[int, int, int] | None:
+    """The Slurm client's version (``sbatch --version``: ``slurm 22.05.8``); None where no sbatch answers."""
+    try:
+        out = subprocess.run(["sbatch", "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)", out.stdout)
+    return (int(found[1]), int(found[2]), int(found[3])) if found else None
+
+
+def missing_options(options: Iterable[str], version: tuple[int, int, int] | None) -> dict[str, tuple[int, int]]:
+    """The options this Slurm lacks, each with the version it needs (none where the version is unknown)."""
+    return {o: SINCE[o] for o in options if version is not None and o in SINCE and version[:2] < SINCE[o]}
+
+
 DEFAULT_MAX_ARRAY_SIZE = 1001
 """Slurm's default MaxArraySize."""
 

@@ -20,6 +20,10 @@ Data (mock; ``--data-path`` is not read): a noisy walk along a fixed random perm
 (each token is followed by its successor 7 times in 8), so the loss falls from ln(vocab) towards ~1. Sample i
 depends only on (--seed, i); rank r of W takes micro-batches r, r + W, ... of each global batch.
 
+Before anything else rank 0 runs Megatron's own argument validation (megatron-core 0.19.2 under the Python >= 3.12
+environment of ``scripts/megatron-env.sh``) on the full argv it was given, and exits 1 where Megatron refuses it: the
+stand-in ignores the flags it does not implement, but a launch a real Megatron would refuse never trains here.
+
 As Megatron: the ``arguments`` dump; ``iteration N/ M | ...`` lines (last rank, averaged over --log-interval);
 ``--save DIR``: DIR/iter_XXXXXXX/mp_rank_00/model_optim_rng.pt + DIR/latest_checkpointed_iteration.txt (rank 0) at
 --save-interval and at the end; ``--load`` resumes model, optimizer, schedule and data position;
@@ -33,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -258,11 +264,41 @@ def load(a: argparse.Namespace, model: GPT, opt: AdamW) -> tuple[int, int]:
     return int(state["iteration"]), int(state["consumed_train_samples"])
 
 
+JOB_MACHINE = {"capability": [9, 0], "memory_gb": 85.0, "name": "NVIDIA H100 80GB HBM3", "te_version": "2.20.2"}
+"""What Megatron's check is told the job's GPUs and TE are: the launch is judged as on an H100 node."""
+
+
+def megatron_verdict(argv: list[str], world: int) -> str | None:
+    """Megatron's own parse_args + validate_args + TransformerConfig on ``argv`` as given (the toolkit's harness
+    under the Python >= 3.12 environment): None when it accepts, else why it refuses or could not run."""
+    from orchestrator.node import megatron_check  # the node entry puts the toolkit on PYTHONPATH
+
+    python = megatron_check.megatron_python()
+    if python is None:
+        return "no Python >= 3.12 with megatron.training (scripts/megatron-env.sh)"
+    machine = {**JOB_MACHINE, "gpus_per_node": int(os.environ.get("LOCAL_WORLD_SIZE", world))}
+    job = [{"world_size": world, "machine": machine, "argv": argv}]
+    out = subprocess.run([python, "-m", "orchestrator.node.megatron_check", "--batch"], input=json.dumps(job),
+                         capture_output=True, text=True, check=False)
+    last = (out.stdout.strip().splitlines() or [""])[-1]
+    if not last.startswith("["):
+        return f"the check did not run ({python} exited {out.returncode}): {out.stderr.strip()[-300:] or last}"
+    result = json.loads(last)[0]
+    return None if result["ok"] else f"{result['error']} at `{result['failed_at']}`"
+
+
 def setup(argv: list[str]) -> argparse.Namespace:
-    """Rendezvous and its check, the argument notices and dump; returns the arguments as used."""
+    """Megatron's own argument check (rank 0, before the rendezvous: a refusal exits 1 as Megatron would, and
+    srun's --kill-on-bad-exit ends the others), the rendezvous and its check, the argument notices and dump;
+    returns the arguments as used."""
     a, ignored = parse(argv)
     env = os.environ
     rank, world = int(env.setdefault("RANK", "0")), int(env.setdefault("WORLD_SIZE", "1"))
+    if rank == 0:
+        if (refused := megatron_verdict(argv, world)) is not None:
+            print(f"cpu_gpt: Megatron's own argument check refuses the launch: {refused}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        print(f"cpu_gpt: Megatron's own argument check accepts the arguments (world size {world})", flush=True)
     env.setdefault("MASTER_ADDR", "127.0.0.1")
     env.setdefault("MASTER_PORT", "29500")
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=120))

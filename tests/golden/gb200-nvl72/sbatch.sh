@@ -7,7 +7,7 @@
 #SBATCH --gpus-per-node=4
 #SBATCH --mem=0
 #SBATCH --exclusive
-#SBATCH --segment=18
+#SBATCH --segment=16
 #SBATCH --time=04:00:00
 #SBATCH --output=/runs/golden/logs/%x_%j.log
 #SBATCH --open-mode=append

@@ -33,7 +33,7 @@ export NCCL_IB_TIMEOUT=19
 export NCCL_IB_QPS_PER_CONNECTION=4
 export NCCL_P2P_NET_CHUNKSIZE=2097152
 export UB_SKIPMC=1
-export NCCL_IB_HCA==mlx5_0,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_9,mlx5_10,mlx5_11
+export NCCL_IB_HCA='=mlx5_0,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_9,mlx5_10,mlx5_11'
 export NCCL_SOCKET_IFNAME=bond0
 # the node entry runs inside the container from the toolkit mounted read-only at the same path
 export PYTHONPATH=/opt/toolkit${PYTHONPATH:+:$PYTHONPATH}

@@ -38,12 +38,26 @@ def test_nodes_live_in_the_profile_and_a_recipe_only_checks_them() -> None:
 
 
 def test_gb200_segments_and_expert_parallelism() -> None:
-    assert settings(problems("gb200-nvl72", "deepseek-v3", "profile.nodes=128")) == ["profile.segment"]  # of 18
+    assert settings(problems("gb200-nvl72", "deepseek-v3", "profile.nodes=128", "profile.segment=18")) == [
+        "profile.segment"]   # 128 nodes are not whole segments of 18
+    assert problems("gb200-nvl72", "deepseek-v3", "profile.nodes=128") == []   # segment: auto
     # 576 GPUs: EP64 × PP8 = 512 does not divide them, and GBS 8192 does not split over DP 36
     found = problems("gb200-nvl72", "deepseek-v3", "profile.nodes=144", "nodes=null")
     assert settings(found) == ["parallel.ep", "training.global_batch_size"]
     assert problems("gb200-nvl72", "deepseek-v3", "profile.nodes=144", "nodes=null", "parallel.ep=8",
                     "training.global_batch_size=8208") == []
+
+
+def test_an_auto_segment_follows_the_node_count_as_the_seed() -> None:
+    """SEGMENT = EP × TP / 4 (the seed's GB200 launch: 64 nodes of EP64 TP1 → 16) where it divides the nodes and
+    fits a rack; else the largest divisor of the node count up to a rack's 18 nodes."""
+    def segment(recipe: str, *extra: str) -> int | None:
+        return load_experiment("gb200-nvl72", recipe, [ACCOUNT, *extra]).segment
+    assert segment("deepseek-v3-gb200") == 16
+    assert segment("deepseek-v3", "profile.nodes=128") == 16        # EP64 × TP2 / 4 = 32 > 18: 128's divisor 16
+    assert segment("deepseek-v3", "profile.nodes=144", "nodes=null", "parallel.ep=8") == 4   # 8 × 2 / 4
+    assert segment("deepseek-v3", "profile.nodes=126", "nodes=null", "parallel.ep=1") == 18  # 1 × 2 / 4 < 1: 18
+    assert segment("deepseek-v3-gb200", "profile.segment=null") is None
 
 
 def test_world_size_must_hold_tp_cp_pp() -> None:
