@@ -23,7 +23,7 @@ GUIDE_PP4_NO_RECOMPUTE = ["--profile", "h100-eos", "--set", "profile.account=a",
 
 def test_every_shipped_profile_names_its_gpu_and_accepts_an_override() -> None:
     expected = {"h100": "h100", "h100-eos": "h100", "h200": "h200", "gb200-nvl72": "gb200", "local": None,
-                "local-slurm": None}
+                "local-slurm": None, "gpu-slurm": "h200"}
     for name in list_names("profiles"):
         assert load_experiment(name, None).profile.gpu == expected[name]
         assert load_experiment(name, None, ["profile.gpu=h200"]).profile.gpu == "h200"

@@ -138,3 +138,11 @@ def test_without_a2a_overlap_the_environment_follows_the_seed_launch() -> None:
                                                        "switches.delay_wgrad_compute=false"])
     env = job_env(exp)
     assert (env["CUDA_DEVICE_MAX_CONNECTIONS"], env["NVTE_FWD_LAYERNORM_SM_MARGIN"]) == ("1", "0")
+
+
+def test_the_proxies_keep_their_benchmark_schedule() -> None:
+    """The proxies extend deepseek-v3 but not its 71,383-iteration schedule: no warm-up, the decay over their own
+    run (seen on the GPU: a proxy that inherited the seed's warm-up trained at 1e-6-scale learning rates)."""
+    for recipe in ("dsv3-proxy-3l", "dsv3-proxy-14l", "dsv3-proxy-3l-fast", "dsv3-proxy-small"):
+        ours = flags(megatron_args.build(load_experiment("local", recipe, []), "/runs/x").argv)
+        assert (ours["--lr-warmup-iters"], ours["--lr-decay-iters"]) == (("0",), ours["--train-iters"]), recipe
