@@ -13,6 +13,10 @@ machine, not this one. Where a GPU is present nothing is answered for it.
 The one harness for Megatron's argument check: the login side runs it in a subprocess under a Python >= 3.12 that
 has megatron.training (``submit.checks.megatron_python``), the preflight payload and the CPU stand-in of the e2e
 tests call ``check`` (or this module) too.
+
+Importing Megatron takes seconds, a check a tenth of one: ``--serve SOCKET`` keeps one process with Megatron
+imported that checks each request in a forked child (nothing one check changes reaches the next), and ``run_jobs``
+asks it first where ``$ORCHESTRATOR_MEGATRON_SERVER`` names its socket, else starts the interpreter.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import contextlib
 import io
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
 import traceback
 import warnings
@@ -66,6 +73,91 @@ def megatron_python() -> str | None:
         return named
     default = os.path.join(DEFAULT_VENV, "bin", "python")
     return default if os.path.exists(default) else None
+
+
+SERVER_ENV = "ORCHESTRATOR_MEGATRON_SERVER"
+"""The Unix socket of a ``--serve`` process of this check (same interpreter and Megatron as ``megatron_python``)."""
+
+
+def run_jobs(python: str, jobs: list[dict[str, Any]], timeout_s: float = 600.0) -> list[dict[str, Any]] | str:
+    """This check over ``jobs`` (``[{"world_size", "machine", "argv"}]``): by the server where one answers, else in
+    one process of ``python``; a result per job, or why it could not run."""
+    served = ask_server(jobs, timeout_s)
+    if served is not None:
+        return served
+    toolkit = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (toolkit, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        out = subprocess.run([python, "-m", "orchestrator.node.megatron_check", "--batch"], input=json.dumps(jobs),
+                             capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
+    except subprocess.TimeoutExpired:
+        return f"it did not finish in {timeout_s:.0f} s"
+    except OSError as err:
+        return f"{python}: {err.strerror}"
+    last = (out.stdout.strip().splitlines() or [""])[-1]
+    if last.startswith("{"):
+        return str(json.loads(last).get("error"))
+    if not last.startswith("["):
+        return f"{python} exited {out.returncode}: {_last_line(out.stderr)[-300:] or 'no output'}"
+    results: list[dict[str, Any]] = json.loads(last)
+    return results
+
+
+def ask_server(jobs: list[dict[str, Any]], timeout_s: float) -> list[dict[str, Any]] | None:
+    """The server's results for ``jobs``; None where no server is named or it does not answer."""
+    path = os.environ.get(SERVER_ENV)
+    if not path:
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout_s)
+            conn.connect(path)
+            conn.sendall(json.dumps(jobs).encode())
+            conn.shutdown(socket.SHUT_WR)
+            answer: list[dict[str, Any]] = json.loads(_read_all(conn))
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, list) and len(answer) == len(jobs) else None
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    chunks = []
+    while chunk := conn.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def serve(path: str) -> int:
+    """Answer requests on the Unix socket ``path`` until killed: Megatron imported once here, each request checked
+    in a forked child that writes one JSON list back."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        import megatron.training.arguments  # noqa: F401 -- the import every child shares
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o600)  # this user's checks only
+    server.listen(16)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    print(json.dumps({"serving": path, "pid": os.getpid()}), flush=True)
+    while True:
+        conn, _ = server.accept()
+        if os.fork() == 0:
+            server.close()
+            _answer(conn)
+            os._exit(0)
+        conn.close()
+
+
+def _answer(conn: socket.socket) -> None:
+    try:
+        jobs = json.loads(_read_all(conn))
+        results = [check(list(job["argv"]), job.get("world_size"), _machine(job.get("machine"))) for job in jobs]
+        conn.sendall(json.dumps(results).encode())
+    except Exception:  # noqa: BLE001 -- a malformed request gets no answer; the client falls back
+        pass
+    finally:
+        conn.close()
 
 
 def check(argv: list[str], world_size: int | None = None, machine: JobMachine | None = None) -> dict[str, Any]:
@@ -190,6 +282,8 @@ def main() -> int:
     parser.add_argument("--batch", action="store_true",
                         help='read [{"world_size": N, "machine": {...} or null, "argv": [...]}, ...] from stdin and '
                              'print one JSON list of results (Megatron is imported once)')
+    parser.add_argument("--serve", metavar="SOCKET", help="keep Megatron imported and answer batches on this Unix "
+                        f"socket (clients find it through ${SERVER_ENV})")
     parser.add_argument("--world-size", type=int)
     parser.add_argument("--gpu-capability", help="the job GPU's compute capability, e.g. 9.0")
     parser.add_argument("--gpus-per-node", type=int, default=8)
@@ -201,6 +295,8 @@ def main() -> int:
     if not available():
         print(json.dumps({"ok": None, "error": f"megatron.training is not importable by {sys.executable}"}))
         return 3
+    if ns.serve:
+        return serve(ns.serve)
     if ns.batch:
         results = [check(list(job["argv"]), job.get("world_size"), _machine(job.get("machine")))
                    for job in json.load(sys.stdin)]

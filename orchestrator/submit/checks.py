@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,32 +65,13 @@ def run_harness(jobs: list[dict[str, Any]], timeout_s: float = 600.0) -> list[di
     results: dict[str, dict[str, Any]] = {k: r for k in keys if (r := _cached(k)) is not None}
     todo = {k: job for k, job in zip(keys, jobs) if k not in results}
     if todo:
-        fresh = _run_harness(python, list(todo.values()), timeout_s)
+        fresh = harness.run_jobs(python, list(todo.values()), timeout_s)
         if isinstance(fresh, str):
             return fresh
         for key, result in zip(todo, fresh):
             results[key] = result
             _store(key, result)
     return [results[k] for k in keys]
-
-
-def _run_harness(python: str, jobs: list[dict[str, Any]], timeout_s: float) -> list[dict[str, Any]] | str:
-    toolkit = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (toolkit, os.environ.get("PYTHONPATH")) if p)}
-    try:
-        out = subprocess.run([python, "-m", "orchestrator.node.megatron_check", "--batch"], input=json.dumps(jobs),
-                             capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
-    except subprocess.TimeoutExpired:
-        return f"it did not finish in {timeout_s:.0f} s"
-    except OSError as err:
-        return f"{python}: {err.strerror}"
-    last = (out.stdout.strip().splitlines() or [""])[-1]
-    if last.startswith("{"):
-        return str(json.loads(last).get("error"))
-    if not last.startswith("["):
-        return f"{python} exited {out.returncode}: {_last(out.stderr)}"
-    results: list[dict[str, Any]] = json.loads(last)
-    return results
 
 
 def _cache_dir() -> Path:
@@ -193,11 +172,6 @@ def outcome(with_megatron: bool, notes: tuple[Problem, ...]) -> str:
         return "skipped (--no-megatron)"
     not_run = [p.message for p in notes if p.message.startswith(NOT_RUN)]
     return not_run[0] if not_run else "accepted"
-
-
-def _last(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][-300:] if lines else "no output"
 
 
 def problems_of(exps: list[Experiment], with_megatron: bool = True) -> list[list[Problem]]:

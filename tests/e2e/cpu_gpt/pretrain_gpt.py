@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -277,13 +275,10 @@ def megatron_verdict(argv: list[str], world: int) -> str | None:
     if python is None:
         return "no Python >= 3.12 with megatron.training (scripts/megatron-env.sh)"
     machine = {**JOB_MACHINE, "gpus_per_node": int(os.environ.get("LOCAL_WORLD_SIZE", world))}
-    job = [{"world_size": world, "machine": machine, "argv": argv}]
-    out = subprocess.run([python, "-m", "orchestrator.node.megatron_check", "--batch"], input=json.dumps(job),
-                         capture_output=True, text=True, check=False)
-    last = (out.stdout.strip().splitlines() or [""])[-1]
-    if not last.startswith("["):
-        return f"the check did not run ({python} exited {out.returncode}): {out.stderr.strip()[-300:] or last}"
-    result = json.loads(last)[0]
+    results = megatron_check.run_jobs(python, [{"world_size": world, "machine": machine, "argv": argv}])
+    if isinstance(results, str):
+        return f"the check did not run ({python}): {results}"
+    result = results[0]
     return None if result["ok"] else f"{result['error']} at `{result['failed_at']}`"
 
 
