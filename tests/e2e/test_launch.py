@@ -277,6 +277,22 @@ def test_bad_profile_values_never_reach_sbatch(workspace: Workspace, profile_lin
     assert ws.run_dirs() == [] and not Path("/tmp/orchestrator-pwned").exists()
 
 
+def test_an_option_this_slurm_lacks_is_refused_before_sbatch(workspace: Workspace, tmp_path: Path) -> None:
+    """The version gate matches the real Slurm: this cluster's sbatch refuses ``--segment`` itself, and the toolkit
+    refuses the profile that would render it in one line naming the setting, submitting nothing."""
+    ws = workspace
+    script = tmp_path / "segment.sbatch"
+    script.write_text("#!/bin/bash\n#SBATCH -N2 --segment=2 -t 1\nsrun true\n")
+    real = ws.cluster.run("sbatch", "--test-only", str(script), check=False)
+    assert real.returncode != 0 and "segment" in real.stderr, real.stderr
+    before = _jobs_submitted(ws.cluster)
+    proc = ws.cli("submit", *BASE, "--set", "profile.nodes=2", "--set", "profile.segment=2")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: profile.segment: Slurm ") and "has no #SBATCH --segment" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert _jobs_submitted(ws.cluster) == before and ws.run_dirs() == []
+
+
 def test_submit_from_a_run_directory_repeats_it(workspace: Workspace) -> None:
     ws = workspace
     assert ws.cli("submit", *BASE, "--set", "training.train_iters=2", "--follow").returncode == 0

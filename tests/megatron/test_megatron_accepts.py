@@ -79,6 +79,7 @@ def every_launch() -> tuple[list[dict[str, Any]], set[str], set[str], set[str]]:
     return jobs, profiles, recipes, sweeps
 
 
+@pytest.mark.usefixtures("slurm_with_segment")
 def test_megatron_accepts_every_launch_the_toolkit_renders() -> None:
     if checks.megatron_python() is None:
         pytest.fail(f"no Python >= 3.12 with megatron.training: {checks.HOW_TO_GET_IT}")

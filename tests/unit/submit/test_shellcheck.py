@@ -26,7 +26,9 @@ def scripts(profile: str) -> dict[str, str]:
     requests = [Request(exp, megatron_check=False)]
     if exp.profile.scheduler == "slurm":
         requests.append(Request(exp, segments=2, megatron_check=False))
-    proxy = load_experiment(profile, "dsv3-proxy-3l", [*FILLS, "profile.nodes=1"])
+    one_gpu = ["parallel.ep=1", "switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false"] \
+        if exp.profile.gpus_per_node < 2 else []
+    proxy = load_experiment(profile, "dsv3-proxy-3l", [*FILLS, "profile.nodes=1", *one_gpu])  # the sweep's EP 2 fits
     requests.append(Request(proxy, sweep=load_sweep(ROOT / "sweeps" / "proxy-repeat.yaml"), megatron_check=False))
     found = {f"{r.kind}/{f.path}": f.text for r in requests for f in plan_records.dry_run(r).files
              if f.path.endswith(".sh")}
@@ -34,6 +36,7 @@ def scripts(profile: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.usefixtures("slurm_with_segment")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_rendered_script_passes_shellcheck(profile: str, tmp_path: Path) -> None:
     shellcheck = shutil.which("shellcheck")
