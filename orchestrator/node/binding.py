@@ -5,7 +5,8 @@ Two ways, chosen by the job spec:
 * ``bindpcie`` set: the command is prefixed with NVIDIA's ``bindpcie`` wrapper (mlperf-common). It reads the rank's
   local index from ``LOCAL_RANK`` (else ``SLURM_LOCALID``), assumes one rank per GPU with GPU index == local rank,
   asks ``nvidia-smi``/``lscpu`` for the topology and execs ``numactl --cpunodebind=N --membind=N -- COMMAND``.
-  The node entry exports ``LOCAL_RANK`` before running it.
+  The node entry exports ``LOCAL_RANK`` before running it. Where bindpcie or the numactl it execs is not on the
+  node (the rank would exit 127), the built-in binding is used instead and the line says why (preflight too).
 * otherwise the built-in fallback here: find the GPU of the local rank (``CUDA_VISIBLE_DEVICES`` entry, else the
   local rank), its PCI address (``nvidia-smi --query-gpu=pci.bus_id``, else ``/proc/driver/nvidia/gpus/*``),
   its NUMA node and CPUs (``/sys/bus/pci/devices/<bdf>/numa_node``, ``local_cpulist``); bind CPUs with
@@ -24,6 +25,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 RunFn = Callable[[Sequence[str]], str | None]   # runs a command, returns stdout or None when it fails
 
@@ -38,7 +40,7 @@ class Binding:
     numa_node: int | None = None
     cpus: tuple[int, ...] = ()
     prefix: tuple[str, ...] = ()          # argv put in front of the command (numactl ... / bindpcie ...)
-    method: str = "none"                  # "builtin", "bindpcie" or "none"
+    method: Literal["builtin", "bindpcie", "none"] = "none"
     note: str = ""                        # why something was not bound
 
     def summary(self) -> str:
@@ -180,10 +182,25 @@ def plan_builtin(local_rank: int, env: Mapping[str, str], allowed_cpus: Sequence
                    prefix=prefix, method="builtin", note="; ".join(notes))
 
 
-def plan(bindpcie: str | None, local_rank: int, env: Mapping[str, str]) -> Binding:
-    if bindpcie:
+def bindpcie_lacks(bindpcie: str, which: Callable[[str], str | None] = shutil.which) -> str:
+    """What a configured bindpcie needs and this node lacks ('' when nothing): the wrapper itself, and the
+    ``numactl`` it execs."""
+    words = shlex.split(bindpcie)
+    if not words or which(words[0]) is None:
+        return f"bindpcie not found ({bindpcie!r})"
+    return "" if which("numactl") else "numactl not found (bindpcie execs it; install the numactl package)"
+
+
+def plan(bindpcie: str | None, local_rank: int, env: Mapping[str, str],
+         which: Callable[[str], str | None] = shutil.which) -> Binding:
+    """bindpcie where configured and runnable here, else the built-in binding (with why bindpcie was not used)."""
+    lacking = bindpcie_lacks(bindpcie, which) if bindpcie else ""
+    if bindpcie and not lacking:
         return plan_bindpcie(bindpcie, local_rank)
-    return plan_builtin(local_rank, env, sorted(os.sched_getaffinity(0)), numactl=shutil.which("numactl"))
+    found = plan_builtin(local_rank, env, sorted(os.sched_getaffinity(0)), numactl=which("numactl"))
+    if not lacking:
+        return found
+    return replace(found, note="; ".join(n for n in (f"{lacking}: built-in binding instead", found.note) if n))
 
 
 def apply(binding: Binding) -> Binding:

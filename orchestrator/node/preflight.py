@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.node import capabilities, entry, jobspec, megatron_check
+from orchestrator.node import binding, capabilities, entry, jobspec, megatron_check
 
 REPORT_DIR = "preflight"
 RENDEZVOUS_TIMEOUT_S = int(os.environ.get("ORCH_PREFLIGHT_TIMEOUT_S", "120"))
@@ -127,6 +127,15 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
               file=sys.stderr, flush=True)
 
 
+def lacks(spec: jobspec.JobSpec, caps: dict[str, capabilities.Capability]) -> list[str]:
+    """What this node lacks for the job: to train (``capabilities.missing``), and what its configured bindpcie
+    needs (``numactl``)."""
+    found = capabilities.missing(caps, entry.deepep_requested(spec.command))
+    if spec.bindpcie and (why := binding.bindpcie_lacks(spec.bindpcie)):
+        found.append(f"bindpcie (profile.bindpcie_path): {why}; the ranks used the built-in binding")
+    return found
+
+
 def run(spec_path: str) -> int:
     import torch
 
@@ -147,7 +156,7 @@ def run(spec_path: str) -> int:
         "local_rank": dist_env.local_rank, "host": entry.host_name(os.environ), "launcher": dist_env.launcher,
         "binding": os.environ.get("ORCH_BINDING", "unknown"), "gpus": gpus,
         "versions": capabilities.version_report(caps), "allreduce": allreduce, "dispatcher": dispatcher,
-        "megatron_args": margs, "lacks": capabilities.missing(caps, entry.deepep_requested(spec.command)),
+        "megatron_args": margs, "lacks": lacks(spec, caps),
     }
     write_report(report_path(spec_path, dist_env.rank), report)
     # one write() for the line and its newline: under `python -u` print() writes them apart, and the ranks that

@@ -99,10 +99,25 @@ def test_more_ranks_than_gpus_is_reported_not_guessed(tmp_path: Path, sys_root: 
     assert b.gpu_index is None and "local rank 5 wants GPU 5, this node has 4" in b.summary()
 
 
+def on_path(*found: str):  # type: ignore[no-untyped-def]
+    return lambda name: name if name in found else None
+
+
 def test_bindpcie_prefixes_the_command() -> None:
-    b = binding.plan("/opt/mlperf/bindpcie --cpu=exclusive", 3, {})
+    b = binding.plan("/opt/mlperf/bindpcie --cpu=exclusive", 3, {}, which=on_path("/opt/mlperf/bindpcie", "numactl"))
     assert b.prefix == ("/opt/mlperf/bindpcie", "--cpu=exclusive", "--") and b.method == "bindpcie"
     assert "bindpcie" in b.line(3, "n1") and "local rank 3" in b.line(3, "n1")
+
+
+@pytest.mark.parametrize("found,lacking", [(("/opt/mlperf/bindpcie",), "numactl not found (bindpcie execs it"),
+                                           (("numactl",), "bindpcie not found ('/opt/mlperf/bindpcie')")])
+def test_bindpcie_without_what_it_needs_falls_back_and_says_why(found: tuple[str, ...], lacking: str) -> None:
+    """bindpcie execs numactl: without it (or without bindpcie) the rank would exit 127, so the built-in binding
+    runs and the rank's line names what is missing."""
+    b = binding.plan("/opt/mlperf/bindpcie", 0, {}, which=on_path(*found))
+    assert b.method != "bindpcie" and not any("bindpcie" in word for word in b.prefix)
+    assert lacking in b.summary() and "built-in binding instead" in b.summary()
+    assert binding.bindpcie_lacks("/opt/mlperf/bindpcie", on_path(*found)).startswith(lacking[:20])
 
 
 def test_apply_sets_this_processes_affinity() -> None:

@@ -132,3 +132,24 @@ def test_the_report_line_and_its_newline_are_one_write(tmp_path: Path) -> None:
     writes = eval(proc.stderr.strip().splitlines()[-1])  # noqa: S307 - our own repr() of a list of str
     [report] = [w for w in writes if w.startswith('{"preflight"')]
     assert report.endswith("}\n") and json.loads(report)["rank"] == 0 and "\n" not in writes
+
+
+def test_preflight_names_the_numactl_a_configured_bindpcie_needs(tmp_path: Path) -> None:
+    """bindpcie execs numactl; on a node without numactl the rank would exit 127. The preflight rank binds with the
+    built-in fallback, passes, and its report and binding line name what is missing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "bindpcie"
+    wrapper.write_text('#!/bin/sh\nexec numactl --cpunodebind=0 --membind=0 -- "$@"\n')
+    wrapper.chmod(0o755)
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"name": "pf", "bindpcie": str(wrapper),
+                                "command": ["python3", "-m", "orchestrator.train", "--num-layers", "3"]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "MASTER_"))}
+    env.update(ORCH_LAUNCHER="local", MASTER_PORT="29733", PATH=str(bin_dir))   # no numactl on this PATH
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.node", "--preflight", str(spec)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = next(json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"preflight"'))
+    assert any(line.startswith("bindpcie (profile.bindpcie_path): numactl not found") for line in report["lacks"])
+    assert "numactl not found (bindpcie execs it" in proc.stderr and "built-in binding instead" in proc.stderr
