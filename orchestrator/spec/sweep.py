@@ -85,15 +85,3 @@ def own_checkpoints(variants: list[tuple[Variant, Experiment]]) -> None:
                               "each other's checkpoints", "give each variant its own training.checkpoint_dir, or "
                               "leave it empty (each task then saves in its own directory)")
         owner[key] = variant.name
-
-
-def same_allocation(variants: list[tuple[Variant, Experiment]]) -> None:
-    """Refuse a variant whose allocation differs from the first's: array tasks share one allocation shape."""
-    def shape(e: Experiment) -> tuple[Any, ...]:
-        p = e.profile
-        return (e.nodes, p.gpus_per_node, p.time_limit, p.partition, p.account, p.scheduler, p.gpu_request)
-    first = shape(variants[0][1])
-    for variant, exp in variants[1:]:
-        if shape(exp) != first:
-            raise ConfigError(f"sweep.variants.{variant.name}", "changes nodes, GPUs, time limit, partition or "
-                              "account: array tasks share one allocation shape", "move it to its own sweep")

@@ -22,11 +22,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import guard, plan, plan_records, run_records
+from . import guard, plan, plan_records, run_records, sweep_checks
 from .backends import backend, slurm, slurm_limits
 from .backends.base import JobRequest, LaunchError, SubmittedThenFailed
 from .checks import InvalidSubmission
-from ..spec import slurm_time
 from ..spec.config import Experiment
 from .plan import Plan, PlannedFile, PlannedJob, Request
 from ..spec.sweep import Sweep
@@ -146,8 +145,7 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
     exp = job.allocation or p.request.exp
     request = JobRequest(
         run_dir=run_dir, script=job.script, script_text=next((f.text for f in files if f.path == job.script), ""),
-        ntasks=job.ntasks, name=p.request.name if job.tasks else exp.recipe.name,
-        gpus_per_node=exp.profile.gpus_per_node, time_limit_s=slurm_time.limit_seconds(exp.profile.time_limit),
+        ntasks=job.ntasks, name=p.request.name if job.tasks else exp.recipe.name, **sweep_checks.allocation(exp),
         task_dirs=tuple(t.dir for t in job.tasks))
     return backend(exp.profile.scheduler).submit(request)
 

@@ -22,12 +22,12 @@ from typing import TypeVar
 
 
 from ..node import jobspec
-from . import render, run_records
+from . import render, run_records, sweep_checks
 from .backends import slurm
 from .checks import InvalidSubmission, check, problems_of
 from .rules import Problem, blocking
 from ..spec.config import ClusterProfile, Experiment, Recipe
-from ..spec.sweep import Sweep, Variant, expand, own_checkpoints, same_allocation
+from ..spec.sweep import Sweep, Variant, expand, own_checkpoints
 from ..spec.schema import ConfigError, from_dict
 
 T = TypeVar("T")
@@ -250,12 +250,12 @@ def prepare(request: Request) -> Request:
     if request.sweep is None:
         return replace(request, notes=tuple(check(request.exp, request.megatron_check)))
     variants = expand(request.exp, request.sweep)
-    same_allocation(variants)
     own_checkpoints(variants)
     found = problems_of([exp for _variant, exp in variants], request.megatron_check)
     for (variant, _exp), problems in zip(variants, found):
         if stops := blocking(problems):
             raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}") for p in stops])
+    (sweep_checks.one_array_script if request.slurm else sweep_checks.one_controller)(variants)
     notes = tuple(dict.fromkeys(p for problems in found for p in problems))
     return replace(request, expanded=tuple(variants), notes=notes)
 
@@ -335,7 +335,7 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
     """One job array of up to MaxArraySize variants; each chunk starts after the one before (afterany)."""
     tasks = tuple(_task(run_dir, chunk, task, offset + task, variant, exp)
                   for task, (variant, exp) in enumerate(members))
-    first = members[0][1]   # the sweep's overrides included: variants share its allocation (same_allocation)
+    first = members[0][1]   # the sweep's overrides included: variants share its script (one_array_script)
     array = f"0-{len(members) - 1}%{sweep.max_parallel or first.profile.max_array_parallel}"
     dependency = Dependency("afterany", chunk) if chunk else None
     task_dir = f"{run_dir}/tasks/{chunk}_%a"

@@ -201,16 +201,19 @@ def log_pattern(run_dir: str, array: bool) -> str:
 
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
            dependency: str | None = None, extra_sbatch: dict[str, str] | None = None,
-           preflight: bool = False, run_root: str | None = None, toolkit_dir: str | None = None) -> Rendered:
+           preflight: bool = False, run_root: str | None = None, toolkit_dir: str | None = None,
+           script_env: dict[str, str] | None = None) -> Rendered:
     """Render every file of one job for ``run_dir`` (which need not exist yet).
 
     ``run_root``: the run directory a container mounts (an array's ``run_dir`` is its ``tasks/<chunk>_%a``);
-    ``toolkit_dir``: the toolkit's package directory a container mounts (default: this one).
+    ``toolkit_dir``: the toolkit's package directory a container mounts (default: this one);
+    ``script_env``: the environment the script exports (default: job.json's; the node entry applies job.json's
+    per rank either way).
     """
     toolkit = toolkit_dir or str(package_data.package_dir())
     args = megatron_args.build(exp, run_dir)
     spec = job_spec(exp, args)
-    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env,
+    common = dict(profile=exp.profile, recipe=exp.recipe, env=spec.env if script_env is None else script_env,
                   node_command=node_command(exp, run_dir, preflight))
     files = {"job.json": jobspec.dumps(spec)}
     if exp.profile.scheduler == "slurm":

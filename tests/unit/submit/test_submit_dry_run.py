@@ -287,3 +287,56 @@ def test_sweep_variants_sharing_a_checkpoint_dir_are_refused(cli: CliRunner, tmp
     assert own.exit_code == 0, own.output
     saves = re.findall(r'"--save", "([^"]+)"', own.stdout)
     assert len(set(saves)) == 3 and all("/tasks/" in s for s in saves)
+
+
+@pytest.mark.parametrize("profile,variant_set,named", [
+    ("local-slurm", "profile.qos=high", "changes profile.qos, which the job array's one sbatch script holds"),
+    ("local-slurm", "profile.nodes=1", "changes profile.nodes, which"),
+    ("local-slurm", 'profile.time_limit="00:09:00"', "changes profile.time_limit, which"),
+    ("local", "profile.gpus_per_node=4", "changes gpus_per_node of the local sweep's one controller"),
+])
+def test_a_variant_changing_what_the_array_holds_is_refused(cli: CliRunner, tmp_path: Path, no_submission: None,
+                                                            profile: str, variant_set: str, named: str) -> None:
+    """The array's script (or the local sweep's controller) is one for every task: a variant that changes what it
+    holds would silently run with the first variant's value."""
+    sweep = tmp_path / "qos.yaml"
+    sweep.write_text(f"name: qos\nrecipe: dsv3-proxy-3l\nvariants:\n  - {{name: a}}\n"
+                     f"  - {{name: b, set: ['{variant_set}']}}\n")
+    out = dry_run(cli, tmp_path, "--profile", profile, "--sweep", str(sweep))
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr.startswith("error: sweep.variants.b: ") and named in out.stderr, out.stderr
+    assert "(fix: move the variant to a sweep of its own" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_what_each_task_gets_from_its_job_json_may_vary(cli: CliRunner, tmp_path: Path, no_submission: None) -> None:
+    """Environment and Megatron arguments are per task (the node entry applies each task's job.json), so variants
+    may set them: the shipped proxy-repeat varies CUDA_DEVICE_MAX_CONNECTIONS."""
+    sweep = tmp_path / "env.yaml"
+    sweep.write_text("name: env\nrecipe: dsv3-proxy-3l\nvariants:\n  - {name: a}\n"
+                     "  - {name: b, set: [env.CUDA_DEVICE_MAX_CONNECTIONS=1, training.train_iters=3]}\n")
+    out = dry_run(cli, tmp_path, "--profile", "local-slurm", "--sweep", str(sweep))
+    assert out.exit_code == 0, out.output
+    files, _ = sections(out.stdout)
+    task_b = json.loads(next(text for path, text in files.items() if path.startswith("tasks/0_1/")
+                             and path.endswith("job.json")))
+    assert task_b["env"]["CUDA_DEVICE_MAX_CONNECTIONS"] == "1"
+
+
+def test_a_variant_whose_ep_moves_the_gb200_segment_is_refused(slurm_with_segment: None) -> None:
+    """``--segment`` follows EP × TP on gb200-nvl72 (auto): a variant with another EP would need another script."""
+    from orchestrator.spec.config import load_experiment
+    from orchestrator.spec.schema import ConfigError
+    from orchestrator.spec.sweep import load_sweep
+    from orchestrator.submit import plan_records
+    from orchestrator.submit.plan import Request
+
+    path = ROOT / "tests" / "ep.yaml"
+    exp = load_experiment("gb200-nvl72", None, ["profile.account=a", "profile.container.image=/i.sqsh"])
+    try:
+        path.write_text("name: ep\nvariants:\n  - {name: ep64}\n  - {name: ep32, set: [parallel.ep=32]}\n")
+        sweep = load_sweep(path)
+    finally:
+        path.unlink()
+    with pytest.raises(ConfigError) as err:
+        plan_records.dry_run(Request(exp, sweep=sweep, megatron_check=False))
+    assert err.value.setting == "sweep.variants.ep32" and "changes parallel.ep, which" in str(err.value)
