@@ -44,6 +44,26 @@ def slurm_with_segment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def cpu_machine() -> Iterator[None]:
+    """The tests render and run as on a machine without GPUs, wherever they run (a GPU machine included): the
+    local profile's ``gpus_per_node: auto`` is then 2 CPU ranks, as the goldens and the CPU payload expect; tests
+    of what GPUs change fake them (``tests/unit/spec/test_machine.py``)."""
+    import os
+
+    from orchestrator.spec import machine
+
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    machine.here.cache_clear()
+    yield
+    if saved is None:
+        del os.environ["CUDA_VISIBLE_DEVICES"]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = saved
+    machine.here.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def warm_megatron_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One ``megatron_check --serve`` for the whole session (Megatron imported once, not in every CLI call and
     every e2e job's rank 0): the same check and verdicts (``tests/megatron/test_megatron_server.py``); CLI

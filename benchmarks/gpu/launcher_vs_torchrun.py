@@ -3,6 +3,10 @@
 ON THE GPU MACHINE, from the repo root, after ``source scripts/gpu/env.sh``:
 
     python3 benchmarks/gpu/launcher_vs_torchrun.py --variant fp8-a2a-overlap --rounds 1 --out "$OUT"
+    python3 benchmarks/gpu/launcher_vs_torchrun.py --pick --rounds 2 --out "$OUT"   # the machine's own pick
+
+``--pick``: the configuration ``bash run.sh`` picks for this machine's GPUs (``submit/fit.py``: the planner's
+fastest of the default recipe that fits), with its prediction beside the measurement.
 
 Runs in ABBA order (toolkit, torchrun, torchrun, toolkit per round) so drift of the machine cancels out. The
 toolkit run is ``orchestrator submit --profile local`` (launch_local.sh → node entry → train); the torchrun run
@@ -32,6 +36,25 @@ def variant_overrides(name: str) -> list[str]:
     sweep = load_sweep(SWEEP)
     [variant] = [v for v in sweep.variants if v.name == name]
     return sweep.set + variant.set
+
+
+def picked_overrides() -> tuple[list[str], dict[str, object]]:
+    """The overrides ``run.sh`` would pick on this machine, and what the planner predicts for them."""
+    from orchestrator.spec.config import load_experiment
+    from orchestrator.submit import fit
+
+    exp = load_experiment("local", None)
+    pick = fit.for_machine(exp, recipe_named=False, user=[])
+    if pick is None or not pick.overrides:
+        raise SystemExit(f"--pick: nothing picked on this machine ({pick.line if pick else 'no GPU found'})")
+    print(f"pick: {pick.line}", flush=True)
+    from orchestrator import estimate
+
+    chosen = load_experiment("local", None, list(pick.overrides))
+    predicted = estimate.estimate_experiment(chosen)
+    return list(pick.overrides), {"line": pick.line, "overrides": list(pick.overrides),
+                                  "predicted_tflops": round(predicted.step.tflops_per_gpu, 1),
+                                  "predicted_device_memory_gb": round(predicted.memory.device_gb, 1)}
 
 
 def toolkit_run(overrides: list[str], root: Path, tag: str) -> tuple[Path, float]:
@@ -75,15 +98,33 @@ def figures(log: Path) -> dict[str, float | None]:
     return {"tflops": steady.median_tflops_per_gpu, "iter_ms": steady.median_iter_ms, "to_first_iter_s": to_first}
 
 
+def write_summary(results: dict[str, list[dict[str, float | None]]], ns: argparse.Namespace,
+                  predicted: dict[str, object]) -> dict[str, object]:
+    summary = {k: {"runs": v, "median_tflops": statistics.median(x["tflops"] for x in v if x["tflops"])}
+               for k, v in results.items()}
+    summary["ratio_toolkit_over_torchrun"] = summary["toolkit"]["median_tflops"] / summary["torchrun"]["median_tflops"]
+    summary["variant"] = "pick" if ns.pick else ns.variant
+    summary["order"] = "ABBA per round (toolkit, torchrun, torchrun, toolkit)"
+    if predicted:
+        summary["pick"] = predicted
+        summary["measured_over_predicted"] = summary["toolkit"]["median_tflops"] / predicted["predicted_tflops"]
+    (ns.out / ("launcher-vs-torchrun.json" if ns.pick else "compare.json")).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--variant", default="fp8-a2a-overlap")
+    parser.add_argument("--pick", action="store_true", help="the configuration run.sh picks for this machine")
+    parser.add_argument("--iters", type=int, default=None, help="training.train_iters of every run")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".gpu/compare-out")))
     parser.add_argument("--root", type=Path, default=Path(".gpu/compare-runs").resolve())
     ns = parser.parse_args()
     ns.out.mkdir(parents=True, exist_ok=True)
-    overrides = variant_overrides(ns.variant)
+    overrides, predicted = picked_overrides() if ns.pick else (variant_overrides(ns.variant), {})
+    if ns.iters:
+        overrides.append(f"training.train_iters={ns.iters}")
     results: dict[str, list[dict[str, float | None]]] = {"toolkit": [], "torchrun": []}
     for r in range(ns.rounds):
         log, _ = toolkit_run(overrides, ns.root, f"A{r}")
@@ -94,11 +135,7 @@ def main() -> int:
             results["torchrun"].append(figures(tlog))
         log, _ = toolkit_run(overrides, ns.root, f"A{r}'")
         results["toolkit"].append(figures(log))
-    summary = {k: {"runs": v, "median_tflops": statistics.median(x["tflops"] for x in v if x["tflops"])}
-               for k, v in results.items()}
-    summary["ratio_toolkit_over_torchrun"] = summary["toolkit"]["median_tflops"] / summary["torchrun"]["median_tflops"]
-    summary["variant"] = ns.variant
-    (ns.out / "compare.json").write_text(json.dumps(summary, indent=2))
+        summary = write_summary(results, ns, predicted)   # after every round: a cut-off call keeps what ran
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -12,26 +12,18 @@ import click
 from .. import estimate as est
 from ..spec.config import Experiment, apply_overrides
 from ..estimate.memory import estimate_memory
-from ..estimate.planner import Candidate, plan as run_plan
+from ..estimate.planner import Candidate, PlanResult, plan as run_plan
 from ..estimate.report import grouped
-from ..submit.rules import blocking, validate
-from .common import experiment_options, gpu_or_fail, handle_config_errors, load
+from ..submit.fit import shown
+from ..submit import launch
+from .common import (
+    experiment_options, gpu_or_fail, handle_config_errors, load, print_submission, submission_errors)
+from .output import fail
 
 
 def _same(c: Candidate, s: est.Setup) -> bool:
     keys = ("tp", "pp", "vpp", "cp", "ep", "etp", "mbs", "recompute", "stages", "a2a_overlap")
     return all(getattr(c.setup, k) == getattr(s, k) for k in keys)
-
-
-def shown(exp: Experiment, ranked: list[Candidate], top: int) -> list[Candidate]:
-    """The first ``top`` candidates that pass every rule once applied to the recipe."""
-    out = []
-    for cand in ranked:
-        if not blocking(validate(apply_overrides(exp, cand.overrides())), for_submit=False):
-            out.append(cand)
-        if len(out) == top:
-            break
-    return out
 
 
 def plot(cands: list[Candidate], path: Path) -> None:
@@ -70,11 +62,12 @@ def row(rank: int, c: Candidate, pinned: list[str]) -> dict[str, object]:
 @click.option("--margin", type=click.FloatRange(0.0, 0.9), default=0.05, show_default=True,
               help="fraction of the GPU's memory kept free")
 @click.option("--json", "as_json", is_flag=True, help="the result as one JSON object")
+@click.option("--submit", "submit_top", is_flag=True, help="submit the top configuration, with your other --set")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="draw the memory breakdown of the shown configurations as stacked bars (PNG)")
 @handle_config_errors
 def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
-         recipes_dir: str | None, nodes: int | None, top: int, margin: float, as_json: bool,
+         recipes_dir: str | None, nodes: int | None, top: int, margin: float, as_json: bool, submit_top: bool,
          plot_path: Path | None) -> None:
     """Rank the parallel configurations of PROFILE + RECIPE that fit the GPU's memory, fastest first."""
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
@@ -96,9 +89,27 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
         plot(best, plot_path)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(f"{result.evaluated} configurations for {base.world} x {gpu.name} evaluated in {seconds:.2f} s; "
-               f"{result.over_memory} over {(1 - margin) * gpu.memory_gb:.1f} GB, {len(result.ranked)} fit")
+    else:
+        _print(result, best, pinned, own, base.world, gpu.name, gpu.memory_gb, margin, seconds)
+    if submit_top:
+        _submit_top(exp, best, [*overrides, *pinned])
+
+
+def _submit_top(exp: Experiment, best: list[Candidate], overrides: list[str]) -> None:
+    """``--submit``: the top configuration, the user's settings after it (they win where both set one)."""
+    if not best:
+        fail("--submit: no configuration fits (fix: more nodes, a smaller --margin, or another recipe)")
+    chosen = [*best[0].overrides(), *overrides]
+    click.echo("submitting #1: --set " + " --set ".join(best[0].overrides()))
+    with submission_errors():
+        sub = launch.submit_run(apply_overrides(exp, chosen), chosen)
+    print_submission(sub)
+
+
+def _print(result: PlanResult, best: list[Candidate], pinned: list[str], own: int | None, world: int, gpu: str,
+           memory_gb: float, margin: float, seconds: float) -> None:
+    click.echo(f"{result.evaluated} configurations for {world} x {gpu} evaluated in {seconds:.2f} s; "
+               f"{result.over_memory} over {(1 - margin) * memory_gb:.1f} GB, {len(result.ranked)} fit")
     for rank, c in enumerate(best, 1):
         click.echo(f"#{rank}  {c.tflops_per_gpu:7.1f} TFLOP/s/GPU  {c.tokens_per_s_per_gpu:7.0f} tokens/s/GPU  "
                    f"{c.peak_memory_gb:6.1f} GB  --set " + " --set ".join(pinned + c.overrides()))

@@ -16,7 +16,8 @@ from ..observe import status
 from ..spec.config import Experiment, load_experiment
 from ..submit import launch, run_records
 from ..submit.backends.slurm import SlurmError
-from ..submit.checks import all_problems
+from ..submit import fit
+from ..submit.checks import all_problems, outcome
 from ..submit.plan import dry_run_dir
 from ..submit.run_script import check_required, overrides_from_env, training_blocker
 from .common import (
@@ -42,8 +43,14 @@ def runsh() -> None:
     overrides = overrides_from_env(env)
     profile = env.get("PROFILE") or "local"
     exp = load_experiment(profile, recipe, overrides)
+    if (pick := fit.for_machine(exp, recipe is not None, overrides)) is not None:
+        click.echo(f"== this machine: {pick.line}")
+        overrides = [*pick.overrides, *overrides]
+        exp = load_experiment(profile, recipe, overrides)
     check_required(exp.profile)
-    report_problems(all_problems(exp, with_megatron=False))
+    problems = all_problems(exp)
+    report_problems(problems)
+    click.echo(f"== Megatron's own argument check: {outcome(True, tuple(problems))}")
     if env.get("DRY_RUN", "") not in ("", "0"):
         print_files(render_with_warnings(exp, dry_run_dir(exp.profile.output_root, exp.recipe.name)).files.items())
         click.echo("DRY_RUN=1: nothing was submitted")
@@ -65,6 +72,8 @@ def _local(exp: Experiment, overrides: list[str], short: Experiment) -> None:
     blocker = training_blocker(exp.profile.gpus_per_node)
     if blocker:
         click.echo(f"== training run skipped: {blocker}")
+        click.echo("   (on a machine with GPUs and megatron-core >= 0.17, run.sh picks the configuration of the proxy "
+                   "that fits them and trains it for a few iterations)")
     else:
         click.echo(f"== training: {exp.recipe.name}, a few iterations")
         with submission_errors():

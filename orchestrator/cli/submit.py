@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..spec.sweep import expand, load_sweep
-from ..submit import launch, plan, plan_records
+from ..submit import fit, launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
 from ..submit.verdict import verdict
@@ -100,12 +100,18 @@ def names(found: list[str], most: int = 10) -> str:
 @click.option("--strict-memory", is_flag=True, help="refuse when the predicted peak exceeds the GPU's memory")
 @click.option("--no-megatron", is_flag=True,
               help="skip Megatron's own argument check (the run record says it was skipped)")
+@click.option("--profile-steps", metavar="A-B", default=None,
+              help="trace iterations A+1..B with the torch profiler (= --set profiling.steps=A-B)")
+@click.option("--profile-ranks", metavar="R,R", default=None, help="ranks that trace (= --set profiling.ranks=[R,R])")
+@click.option("--memory-snapshot", is_flag=True, help="record the allocator's history (= profiling.memory_snapshot)")
 @handle_config_errors
 def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
            recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
            from_run: Path | None, follow: bool, dry_run: bool, show_files: bool | None, out_dir: Path | None,
-           strict_memory: bool, no_megatron: bool) -> None:
+           strict_memory: bool, no_megatron: bool, profile_steps: str | None, profile_ranks: str | None,
+           memory_snapshot: bool) -> None:
     """Submit PROFILE + RECIPE (+ overrides): nothing reaches the scheduler unless every check passes."""
+    overrides += profiling_overrides(profile_steps, profile_ranks, memory_snapshot)
     if dry_run and follow:
         fail("--follow: a dry run submits nothing to follow (fix: drop --follow or --dry-run)")
     if not dry_run and (show_files is not None or out_dir is not None):
@@ -129,6 +135,13 @@ def submit(profile: str | None, recipe: str | None, overrides: tuple[str, ...], 
         follow_and_exit(sub.run_dir)
 
 
+def profiling_overrides(steps: str | None, ranks: str | None, memory_snapshot: bool) -> tuple[str, ...]:
+    """The profiling flags as the settings they stand for (the record keeps them as overrides)."""
+    found = [f"profiling.steps={steps}"] if steps else []
+    found += [f"profiling.ranks=[{ranks}]"] if ranks is not None else []
+    return (*found, *(["profiling.memory_snapshot=true"] if memory_snapshot else []))
+
+
 def _request(profile: str | None, recipe: str | None, overrides: tuple[str, ...], profiles_dir: str | None,
              recipes_dir: str | None, sweep_file: Path | None, segments: int, segment_dependency: str,
              from_run: Path | None) -> plan.Request:
@@ -143,4 +156,8 @@ def _request(profile: str | None, recipe: str | None, overrides: tuple[str, ...]
     exp = load(profile, recipe or (sweep.recipe if sweep else None), overrides, profiles_dir, recipes_dir)
     if sweep is not None:
         return plan.Request(exp, overrides, sweep=sweep)
+    if (pick := fit.for_machine(exp, recipe is not None, overrides)) is not None:
+        click.echo(f"this machine: {pick.line}")
+        overrides = (*pick.overrides, *overrides)
+        exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
     return plan.Request(exp, overrides, segments=segments, segment_dependency=segment_dependency)

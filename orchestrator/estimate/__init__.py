@@ -5,7 +5,7 @@ imports only the spec-level modules (config, layout, flops)."""
 from __future__ import annotations
 
 from ..spec.config import Experiment
-from . import gpus
+from ..spec import gpus
 from . import report
 from .report import Estimate, estimate
 from .setup import Setup, from_experiment

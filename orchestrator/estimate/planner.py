@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .calibration import FITTED, Efficiency
-from .gpus import GpuSpec
+from ..spec.gpus import GpuSpec
 from .memory import peaks
 from .setup import Setup, Stage, even_stages, layout_stages, with_changes
 from .throughput import estimate_step
@@ -55,6 +55,8 @@ class Candidate:
                   else ["switches.fine_grained_recompute=false"])
         if not s.a2a_overlap:
             items += ["switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false"]
+        if s.tp * s.ep == 1:   # no peers: the flex dispatcher (DeepEP) is refused by Megatron, alltoall is a no-op
+            items += ["switches.token_dispatcher=alltoall", "switches.deepep=false"]
         return items
 
 

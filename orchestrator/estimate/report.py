@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calibration import FITTED, Efficiency
-from .gpus import GpuSpec
+from ..spec.gpus import GpuSpec
 from .memory import MemoryEstimate, estimate_memory, peaks
 from .setup import Setup
 from .throughput import StepEstimate, estimate_step

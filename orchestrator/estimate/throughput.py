@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..spec import flops
 from . import activations as act
 from .calibration import FITTED, Efficiency
-from .gpus import GpuSpec
+from ..spec.gpus import GpuSpec
 from .params import rank_params
 from .setup import Setup, Stage
 

@@ -75,6 +75,17 @@ class Row:
     """(iteration, lm loss) pairs, for the plot."""
     gpus: int | None = None
     """World size of the run (GPUs), from Megatron's argument dump."""
+    profiles: list[str] = field(default_factory=list)
+    """What profiling left in the run directory: torch-profiler traces, the memory snapshot."""
+
+
+PROFILE_FILES = ("torch_profile/*.json.gz", "torch_profile/*.json", "memory-snapshot.pickle")
+"""Where ``profiling`` settings make Megatron write (``spec.megatron_args.profiling_flags``), in a run directory."""
+
+
+def profile_files(where: Path) -> list[str]:
+    """The profiling outputs under a run (or task) directory."""
+    return [str(p) for pattern in PROFILE_FILES for p in sorted(where.glob(pattern))] if where.is_dir() else []
 
 
 def find_logs(path: str | os.PathLike[str]) -> list[Path]:
@@ -143,7 +154,7 @@ def _dispatcher(summary: logparse.LogSummary) -> str | None:
     return summary.dispatcher
 
 
-def build_row(name: str, logs: Sequence[Path], first_iter: int = 3) -> Row:
+def build_row(name: str, logs: Sequence[Path], first_iter: int = 3, where: Path | None = None) -> Row:
     """One row from the logs of one run or variant."""
     summary = logparse.parse_files(logs)
     steady = logparse.steady_state(summary.records, first_iter)
@@ -163,7 +174,8 @@ def build_row(name: str, logs: Sequence[Path], first_iter: int = 3) -> Row:
         iter_ms=steady.median_iter_ms, formula_tflops_per_gpu=_formula_tflops(summary, steady.median_iter_ms),
         max_allocated_gb=None if peak is None else peak * MIB / GB, final_lm_loss=summary.final_lm_loss,
         diagnosis=diagnosis, dispatcher=_dispatcher(summary), gpus=summary.int_arg("world_size"),
-        loss_curve=[(r.iteration, r.lm_loss) for r in summary.records if r.lm_loss is not None])
+        loss_curve=[(r.iteration, r.lm_loss) for r in summary.records if r.lm_loss is not None],
+        profiles=profile_files(where) if where is not None else [])
 
 
 def ablation_step(name: str) -> int | None:
@@ -183,7 +195,7 @@ def order_rows(rows: list[Row]) -> list[Row]:
 
 def build_report(paths: Iterable[str | os.PathLike[str]], first_iter: int = 3) -> list[Row]:
     """Rows for every input (log files, run directories, sweep run directories), ordered by ``order_rows``."""
-    rows = [build_row(name, find_logs(p), first_iter) for path in paths for name, p in find_variants(path)]
+    rows = [build_row(name, find_logs(p), first_iter, Path(p)) for path in paths for name, p in find_variants(path)]
     return order_rows(rows)
 
 
@@ -208,6 +220,8 @@ def table(rows: Sequence[Row]) -> str:
         if r.diagnosis:
             where = f" [log line {r.diagnosis.line}]" if r.diagnosis.line else ""
             lines.append(f"{r.name}: {r.diagnosis.cause}{where}; fix: {r.diagnosis.fix}")
+        if r.profiles:
+            lines.append(f"{r.name}: profiling wrote {', '.join(r.profiles)}")
     return "\n".join(lines)
 
 

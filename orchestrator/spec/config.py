@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from . import package_data
+from . import machine, package_data
 from .yamltext import load_yaml, parse_value
 from .schema import ConfigError, doc, from_dict, merge, nested, set_path, to_dict
 
@@ -42,9 +42,11 @@ class ClusterProfile:
     qos: str | None = doc(None, "Slurm QoS (#SBATCH --qos)")
     reservation: str | None = doc(None, "Slurm reservation (#SBATCH --reservation)")
     nodes: int = doc(1, "nodes per job (the one home of the node count; a recipe may only check it)", lo=1, hi=100000)
-    gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU", lo=1, hi=64)
+    gpus_per_node: int = doc(8, "GPUs per node; one training rank per GPU. `auto` (local scheduler): this machine's "
+                             "GPUs, counted (CUDA_VISIBLE_DEVICES, else nvidia-smi), 2 CPU ranks where it has none",
+                             lo=1, hi=64)
     gpu: str | None = doc(None, "GPU type for `estimate`/`plan` and the memory guard rail: h100, h200, b200, gb200, "
-                          "a100 (empty = unknown: no memory check)")
+                          "a100 (empty = unknown: no memory check). `auto` (local scheduler): this machine's GPU")
     gpu_request: Literal["gpus-per-node", "gres", "none"] = doc(
         "gpus-per-node", "how GPUs are requested: --gpus-per-node=N, --gres=gpu:N, or not at all")
     cpus_per_task: int | None = doc(None, "CPUs per rank (#SBATCH --cpus-per-task)", lo=1, hi=4096)
@@ -192,6 +194,28 @@ class Switches:
 
 
 @dataclass
+class ProfilingConfig:
+    """One-flag profiling of a run (``submit --profile-steps A-B``): Megatron's torch-profiler and memory history."""
+
+    steps: str | None = doc(None, "iterations to trace, A-B (Megatron's --profile-step-start A --profile-step-end "
+                                  "B: iterations A+1..B); empty = no profiling. Traces land in <run dir>/torch_profile")
+    ranks: list[int] = doc([0], "global ranks that trace (--profile-ranks); empty = every rank")
+    memory_snapshot: bool = doc(False, "record the allocator's history; the last rank writes "
+                                       "<run dir>/memory-snapshot.pickle (torch.cuda.memory._dump_snapshot format)")
+
+
+def profile_steps(text: str) -> tuple[int, int]:
+    """``"5-7"`` → (5, 7): the one parser of ``profiling.steps``; ValueError naming what is wrong."""
+    start, sep, end = text.partition("-")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+        raise ValueError(f"{text!r} is not A-B (two iteration numbers)")
+    first, last = int(start), int(end)
+    if not 0 < first < last:
+        raise ValueError(f"{text!r}: A must be at least 1 and below B")
+    return first, last
+
+
+@dataclass
 class Recipe:
     """A named training configuration: model, parallelism, training and the guide's switches."""
 
@@ -203,6 +227,7 @@ class Recipe:
     parallel: ParallelConfig = nested(ParallelConfig, "how the model is split over GPUs")
     training: TrainingConfig = nested(TrainingConfig, "batch, schedule, data and output")
     switches: Switches = nested(Switches, "the seed guide's key configurations")
+    profiling: ProfilingConfig = nested(ProfilingConfig, "traces and memory snapshots of the run")
     env: dict[str, str] = doc({}, "environment the recipe's runs set (CUDA_DEVICE_MAX_CONNECTIONS, NVTE_*, NCCL_*)")
 
 
@@ -304,7 +329,17 @@ def resolve_raw(kind: Literal["profiles", "recipes"], name: str, extra: str | Pa
 
 def load_profile(name: str, profiles_dir: str | Path | None = None) -> ClusterProfile:
     """Load a cluster profile by name or path, resolving ``extends:``."""
-    return from_dict(ClusterProfile, resolve_raw("profiles", name, profiles_dir), "profile")
+    return profile_from_dict(resolve_raw("profiles", name, profiles_dir))
+
+
+def profile_from_dict(raw: dict[str, Any]) -> ClusterProfile:
+    """A typed profile, ``auto`` GPU settings resolved on this machine (``machine.resolve``)."""
+    try:
+        resolved = machine.resolve(raw)
+    except ValueError as exc:
+        raise ConfigError(f"profile.{exc}", "auto counts this machine's GPUs, and a Slurm job's nodes are not this "
+                          "machine", f"give it for the nodes (e.g. --set profile.{exc}=8)") from None
+    return from_dict(ClusterProfile, resolved, "profile")
 
 
 def load_recipe(name: str, recipes_dir: str | Path | None = None) -> Recipe:
@@ -327,7 +362,7 @@ def apply_overrides(exp: Experiment, overrides: list[str]) -> Experiment:
         key, value = parse_override(item)
         target, path = (profile, key[len("profile."):]) if key.startswith("profile.") else (recipe, key)
         set_path(target, path.removeprefix("recipe."), value)
-    return Experiment(from_dict(ClusterProfile, profile, "profile"), from_dict(Recipe, recipe, "recipe"))
+    return Experiment(profile_from_dict(profile), from_dict(Recipe, recipe, "recipe"))
 
 
 def load_experiment(profile: str, recipe: str | None, overrides: list[str] | None = None,

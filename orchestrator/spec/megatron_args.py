@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from . import layout as layout_mod
 from . import slurm_time
-from .config import Experiment, ModelConfig, ParallelConfig, Recipe, Switches, TrainingConfig
+from .config import (
+    Experiment, ModelConfig, ParallelConfig, ProfilingConfig, Recipe, Switches, TrainingConfig, profile_steps)
 from .megatron_versions import Target, drift_for, resolve_target
 
 Argv = list[str]
@@ -207,8 +208,24 @@ def build(exp: Experiment, run_dir: str, target: Target | None = None) -> Megatr
     exit_minutes = max(1, limit - recipe.training.exit_margin_minutes) if limit else None
     argv = (model_flags(recipe.model, s.mtp) + parallel_flags(recipe.parallel)
             + training_flags(recipe.training, run_dir, exit_minutes, recipe.model.vocab_size) + switch_flags(s))
+    argv += profiling_flags(recipe.profiling, run_dir)
     argv, warnings = translate(argv, target)
     return MegatronArgs(argv + list(recipe.training.extra_args), target, warnings)
+
+
+def profiling_flags(p: ProfilingConfig, run_dir: str) -> Argv:
+    """Megatron's torch profiler over ``steps`` (its traces go next to ``--tensorboard-dir``:
+    ``<run dir>/torch_profile/rank-N.json.gz``) and the allocator's history."""
+    argv: Argv = []
+    if p.steps:
+        first, last = profile_steps(p.steps)
+        argv += ["--profile", "--use-pytorch-profiler", "--profile-step-start", str(first),
+                 "--profile-step-end", str(last), "--tensorboard-dir", f"{run_dir}/tensorboard"]
+        if p.ranks:
+            argv += ["--profile-ranks", *map(str, p.ranks)]
+    if p.memory_snapshot:
+        argv += ["--record-memory-history", "--memory-snapshot-path", f"{run_dir}/memory-snapshot.pickle"]
+    return argv
 
 
 def entry_command(exp: Experiment) -> Argv:

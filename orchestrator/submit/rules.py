@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..spec import layout as layout_mod
-from ..spec import megatron_args, secret_names, shellsafe, slurm_time
+from ..spec import machine, layout as layout_mod
+from ..spec import config, megatron_args, secret_names, shellsafe, slurm_time
 from ..spec.config import Experiment
 from ..spec.megatron_versions import parse_version
 
@@ -51,6 +51,10 @@ def rule_resources(exp: Experiment) -> list[Problem]:
     if prof.scheduler == "local" and exp.nodes != 1:
         out.append(Problem("nodes", f"the local profile runs on this machine only, not {exp.nodes} nodes",
                            "set profile.nodes=1 or use a Slurm profile"))
+    here = machine.here() if prof.scheduler == "local" else None
+    if here and here.count and prof.gpus_per_node > here.count:
+        out.append(Problem("profile.gpus_per_node", f"{prof.gpus_per_node} ranks want a GPU each, this machine has "
+                           f"{here.describe()} ({here.source})", f"set profile.gpus_per_node=auto (or {here.count})"))
     if exp.segment and exp.nodes % exp.segment:
         out.append(Problem("profile.segment", f"{exp.nodes} nodes are not whole segments of {exp.segment}",
                            f"use a multiple of {exp.segment} nodes, or profile.segment=auto"))
@@ -188,6 +192,9 @@ def rule_switches(exp: Experiment) -> list[Problem]:
          "set switches.token_dispatcher=flex or switches.deepep=false")
     need(s.token_dispatcher != "flex" or s.deepep, "token_dispatcher", "the flex dispatcher needs a backend",
          "set switches.deepep=true or switches.token_dispatcher=alltoall")
+    need(s.token_dispatcher != "flex" or p.tp * p.ep > 1, "token_dispatcher", "the flex dispatcher (DeepEP) needs "
+         "TP x EP > 1: Megatron asserts 'DeepEP dispatcher requires TPxEP > 1' when it builds the model, after the "
+         "job started (seen on 1 x H200)", "set switches.token_dispatcher=alltoall switches.deepep=false, or EP > 1")
     need(not s.fp8_param_gather or s.fp8_blockwise, "fp8_param_gather", "FP8 param gather needs FP8",
          "set switches.fp8_blockwise=true or switches.fp8_param_gather=false")
     need(not s.fp8_param_gather or p.distributed_optimizer, "fp8_param_gather",
@@ -262,6 +269,23 @@ def _top(path: str) -> str:
     return "/" + path.strip("/").split("/")[0]
 
 
+def rule_profiling(exp: Experiment) -> list[Problem]:
+    """``profiling.steps`` is A-B inside the run's iterations; profiled ranks exist."""
+    p, iters, out = exp.recipe.profiling, exp.recipe.training.train_iters, []
+    if p.steps:
+        try:
+            first, last = config.profile_steps(p.steps)
+            if last > iters:
+                out.append(Problem("profiling.steps", f"ends at iteration {last}, after the run's {iters}",
+                                   f"trace inside 1-{iters}, or raise training.train_iters"))
+        except ValueError as err:
+            out.append(Problem("profiling.steps", str(err), "write A-B, e.g. --profile-steps 5-7"))
+    if bad := [r for r in p.ranks if not 0 <= r < exp.world_size]:
+        out.append(Problem("profiling.ranks", f"{bad} are not ranks of a world of {exp.world_size}",
+                           f"name ranks 0-{exp.world_size - 1}"))
+    return out
+
+
 def rule_warnings(exp: Experiment) -> list[Problem]:
     s, t, out = exp.recipe.switches, exp.recipe.training, []
     if s.force_load_balancing:
@@ -309,7 +333,7 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
 
 
 RULES: tuple[Rule, ...] = (rule_resources, rule_rendered_values, rule_model_parallel, rule_experts, rule_layout, rule_batch,
-                           rule_switches, rule_container, rule_checkpointing, rule_warnings)
+                           rule_switches, rule_container, rule_checkpointing, rule_profiling, rule_warnings)
 
 
 def rule_memory(exp: Experiment) -> list[Problem]:

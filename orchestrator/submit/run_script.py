@@ -113,14 +113,12 @@ def check_required(profile: ClusterProfile) -> None:
 def training_blocker(gpus: int) -> str | None:
     """Why the proxy cannot train on this machine (None when it can): GPUs and megatron.training are needed."""
     from ..node.megatron_check import available
+    from ..spec import machine
+
     if not available():
         return "megatron.training is not importable here (megatron-core >= 0.17 on Python >= 3.12 ships it)"
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed"
-    found = torch.cuda.device_count()
-    return None if found >= gpus else f"{found} GPU(s) visible, the local profile needs {gpus}"
+    here = machine.here()
+    return None if here.count >= gpus else f"{here.describe()}, the local profile runs {gpus} ranks"
 
 
 def _required_settings(profile: ClusterProfile) -> set[str]:

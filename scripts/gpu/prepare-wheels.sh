@@ -3,9 +3,9 @@
 # what the GPU machines lack (they reach no registry; see /work/shared/gpu/README.md):
 #   .gpu/w/        megatron-core 0.19.2, the transformer-engine 2.20.2 meta wheel, their pure-Python
 #                  needs, and the TE PyTorch extension built on such a machine (installed by unzipping)
-#   .gpu/c1 .. c5  the 276 MB transformer-engine-cu13 2.20.2 core wheel cut in five parts
-#                  (c1-c4 60,000,000 bytes each, c5 the rest), so that one part plus the working tree
-#                  stays under the device tool's 64 MiB per call; c5 is small enough to travel with .gpu/w
+#   .gpu/c1 .. c6  the 276 MB transformer-engine-cu13 2.20.2 core wheel cut in parts of 50,000,000 bytes (the
+#                  last the rest), so that one part plus the working tree stays under the device tool's 64 MiB
+#                  per call
 #   .gpu/x/        submitit, cloudpickle, click, jinja2, markupsafe, pyyaml (the toolkit's own needs; carried with c1)
 #   .gpu/core/     the whole core wheel (not carried)
 # Usage: bash scripts/gpu/prepare-wheels.sh [path/to/transformer_engine_torch-2.20.2-cp312-cp312-linux_x86_64.whl]
@@ -16,7 +16,7 @@ TE_TORCH_WHEEL=${1:-/work/shared/gpu/wheels/transformer_engine_torch-2.20.2-cp31
 DEEPEP_WHEEL=${DEEPEP_WHEEL:-/work/shared/gpu/wheels/deep_ep-1.2.1-cp312-cp312-linux_x86_64.whl}
 CORE=transformer_engine_cu13-2.20.2-py3-none-manylinux_2_28_x86_64.whl
 CORE_SHA256=30063d3699e779cce63617c3458804f7a504ce8279f2749c98313db9daae273e
-PART_BYTES=60000000
+PART_BYTES=50000000   # one part + the working tree (~8 MB of committed results) < 64 MiB
 PIP=(python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp)
 
 mkdir -p .gpu/w .gpu/core
@@ -37,16 +37,17 @@ if ! echo "$CORE_SHA256  .gpu/core/$CORE" | sha256sum -c --quiet 2>/dev/null; th
   echo "$CORE_SHA256  .gpu/core/$CORE" | sha256sum -c --quiet
 fi
 
-rm -rf .gpu/c1 .gpu/c2 .gpu/c3 .gpu/c4 .gpu/c5 .gpu/parts
+rm -rf .gpu/c[0-9] .gpu/parts
 mkdir -p .gpu/parts
 split -b "$PART_BYTES" -d -a 1 ".gpu/core/$CORE" .gpu/parts/te-core.part
-for i in 0 1 2 3 4; do
+parts=(.gpu/parts/te-core.part*)
+for i in "${!parts[@]}"; do
   mkdir -p ".gpu/c$((i + 1))"
-  mv ".gpu/parts/te-core.part$i" ".gpu/c$((i + 1))/"
+  mv "${parts[$i]}" ".gpu/c$((i + 1))/"
 done
 rmdir .gpu/parts
-echo "$CORE_SHA256" > .gpu/c5/te-core.sha256
+echo "$CORE_SHA256" > ".gpu/c${#parts[@]}/te-core.sha256"
 
-echo "prepare-wheels: done"
-du -sh .gpu/w .gpu/x .gpu/c1 .gpu/c2 .gpu/c3 .gpu/c4 .gpu/c5
+echo "prepare-wheels: done (${#parts[@]} parts: carry .gpu/c1 ... .gpu/c${#parts[@]}, one a call)"
+du -sh .gpu/w .gpu/x .gpu/c[0-9]
 ls .gpu/w

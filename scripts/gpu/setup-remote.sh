@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run ON THE GPU MACHINE from the repo root, after .gpu/c1 .. .gpu/c5 and .gpu/w have been carried
+# Run ON THE GPU MACHINE from the repo root, after .gpu/c1 .. .gpu/c6 and .gpu/w have been carried
 # there (see benchmarks/gpu/README.md). Reassembles the transformer-engine-cu13 core wheel, installs
 # every wheel with `pip --target` into .gpu/site (git-ignored, so it survives between calls while the
 # machine stays warm), unzips the TE PyTorch extension over it, precompiles, and prints what it
@@ -29,8 +29,7 @@ for i in 1 2 3 4 5; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$SITE.partial"' EXIT
-cat .gpu/c1/te-core.part* .gpu/c2/te-core.part* .gpu/c3/te-core.part* .gpu/c4/te-core.part* \
-  .gpu/c5/te-core.part* > "$tmp/$CORE"
+cat .gpu/c[0-9]/te-core.part[0-9] > "$tmp/$CORE"   # c1/part0, c2/part1, ...: in order
 echo "$CORE_SHA256  $tmp/$CORE" | sha256sum -c --quiet
 
 # The image's typing-extensions may predate what pydantic 2.14 needs (>= 4.16): bring ours only then.

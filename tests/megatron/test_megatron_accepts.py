@@ -76,6 +76,9 @@ def every_launch() -> tuple[list[dict[str, Any]], set[str], set[str], set[str]]:
             except (ConfigError, InvalidSubmission):   # a variant the rules refuse on this profile
                 continue
             sweeps.add(path.stem)
+    profiled = experiment("local", None, ["profiling.steps=4-6", "profiling.memory_snapshot=true"])
+    assert profiled is not None
+    jobs += launches(Request(profiled, megatron_check=False))      # submit --profile-steps 4-6 --memory-snapshot
     return jobs, profiles, recipes, sweeps
 
 

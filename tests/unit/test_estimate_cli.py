@@ -14,8 +14,10 @@ from orchestrator.spec.config import list_names, load_experiment
 
 ONE_GPU_ON_H100 = ["--profile", "local", "--set", "profile.gpu=h100", "--set", "profile.gpus_per_node=1",
                    "--set", "parallel.ep=1", "--set", "switches.ep_a2a_overlap=false",
-                   "--set", "switches.delay_wgrad_compute=false"]
-"""The 1-GPU smoke run measured at 82.3 GB (Megatron MB) on an H200: too big for an 80 GB H100."""
+                   "--set", "switches.delay_wgrad_compute=false", "--set", "switches.token_dispatcher=alltoall",
+                   "--set", "switches.deepep=false"]
+"""The 1-GPU smoke run measured at 82.3 GB (Megatron MB) on an H200: too big for an 80 GB H100 (alltoall: with
+TP x EP = 1 Megatron refuses the flex dispatcher, and that run had fallen back to alltoall)."""
 GUIDE_PP4_NO_RECOMPUTE = ["--profile", "h100-eos", "--set", "profile.account=a", "--set", "parallel.pp=4",
                           "--set", "parallel.pipeline_layout=Ettt|(tttt|)*14ttmL",
                           "--set", "switches.fine_grained_recompute=false"]

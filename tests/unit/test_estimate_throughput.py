@@ -11,7 +11,7 @@ import pytest
 from orchestrator.observe import logparse
 from orchestrator.spec import flops
 from orchestrator.spec.config import load_experiment
-from orchestrator.estimate import gpus
+from orchestrator.spec import gpus
 from orchestrator.estimate.calibration import FIT_SETS, FITTED, Efficiency
 from orchestrator.estimate.memory import estimate_memory
 from orchestrator.estimate.setup import Setup, from_experiment, from_megatron_args, with_changes

@@ -26,8 +26,8 @@ def scripts(profile: str) -> dict[str, str]:
     requests = [Request(exp, megatron_check=False)]
     if exp.profile.scheduler == "slurm":
         requests.append(Request(exp, segments=2, megatron_check=False))
-    one_gpu = ["parallel.ep=1", "switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false"] \
-        if exp.profile.gpus_per_node < 2 else []
+    one_gpu = ["parallel.ep=1", "switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false",
+               "switches.token_dispatcher=alltoall", "switches.deepep=false"] if exp.profile.gpus_per_node < 2 else []
     proxy = load_experiment(profile, "dsv3-proxy-3l", [*FILLS, "profile.nodes=1", *one_gpu])  # the sweep's EP 2 fits
     requests.append(Request(proxy, sweep=load_sweep(ROOT / "sweeps" / "proxy-repeat.yaml"), megatron_check=False))
     found = {f"{r.kind}/{f.path}": f.text for r in requests for f in plan_records.dry_run(r).files
