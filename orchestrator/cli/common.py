@@ -16,7 +16,8 @@ from ..observe import preflight_reports, status
 from ..spec.config import Experiment, load_experiment
 from ..spec.schema import ConfigError
 from ..submit import launch, render, run_records
-from ..submit.rules import Problem, blocking
+from ..submit.problem import Problem
+from ..submit.rules import blocking
 from .output import EXIT_FAILED, EXIT_INVALID, SCREENFUL, fail, run_error
 
 F = TypeVar("F", bound=Callable[..., Any])

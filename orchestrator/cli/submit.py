@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..spec.sweep import expand, load_sweep
-from ..submit import fit, launch, plan, plan_records
+from ..submit import again, fit, launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
 from ..submit.verdict import verdict
@@ -149,7 +149,7 @@ def _request(profile: str | None, recipe: str | None, overrides: tuple[str, ...]
     if from_run is not None:
         if profile or recipe or overrides or sweep_file:
             fail("--from: repeats a recorded run as it was (fix: drop --profile/--recipe/--set/--sweep)")
-        return plan.request_from_record(from_run)
+        return again.request_from_record(from_run)
     if not profile:
         fail("--profile: missing (fix: pass --profile NAME; `orchestrator profiles` lists them)")
     sweep = load_sweep(sweep_file) if sweep_file else None

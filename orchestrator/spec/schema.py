@@ -183,11 +183,11 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(path, f"expected true or false, got {value!r}", "write true or false")
+        raise ConfigError(path, f"expected true or false, got {_shown(value)}", "write true or false")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(path, f"expected an integer, got {value!r}", "write a whole number, e.g. 8")
+        raise ConfigError(path, f"expected an integer, got {_shown(value)}", "write a whole number, e.g. 8")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
@@ -195,7 +195,7 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
             except OverflowError:
                 raise ConfigError(path, f"{str(value)[:20]}... is too large for a number",
                                   "write a number within range") from None
-        raise ConfigError(path, f"expected a number, got {value!r}", "write a number, e.g. 1.0e-4")
+        raise ConfigError(path, f"expected a number, got {_shown(value)}", "write a number, e.g. 1.0e-4")
     if tp is str:
         if isinstance(value, str) and shellsafe.has_control(value):
             raise ConfigError(path, f"{value[:80]!r} holds a line break or control character",
@@ -205,7 +205,7 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
         written = getattr(value, "text", None) if isinstance(value, float) else None
         if isinstance(written, str) and written:
             return written   # spec.yamltext's float: the text as written (1.50 stays 1.50)
-        raise ConfigError(path, f"expected a string, got {_kind(value)} {value!r}",
+        raise ConfigError(path, f"expected a string, got {_kind(value)} {_shown(value)}",
                           f"quote it to keep the text as written, e.g. {path.rsplit('.', 1)[-1]}: \"...\"")
     if tp is Any:
         return value
@@ -229,19 +229,26 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``a.b.c`` in a nested mapping, creating intermediate mappings."""
+    """Set ``a.b.c`` in a nested mapping, creating intermediate mappings. A mapping given for a group of settings
+    (``training={lr: 1e-4}``) merges into it: the group's other settings keep their values, as with ``extends:``."""
     *parents, leaf = dotted.split(".")
     node = data
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(dotted, f"{part} is not a group of settings", "override a leaf setting")
-    node[leaf] = value
+    node[leaf] = merge(node[leaf], value) if isinstance(value, dict) and isinstance(node.get(leaf), dict) else value
 
 
 def _suggest(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, n=1)
     return f"did you mean {close[0]!r}?" if close else f"valid settings: {', '.join(names)}"
+
+
+def _shown(value: Any) -> str:
+    """A value as an error line shows it: its repr, cut to 60 characters with its length said."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}... ({len(text)} characters)"
 
 
 def _kind(value: Any) -> str:

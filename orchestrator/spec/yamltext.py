@@ -28,8 +28,8 @@ TextLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 TextLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))
-TextLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^-?(?:0|[1-9][0-9]*)$"),
-                                 list("-0123456789"))
+TextLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^-?(?:0|[1-9][0-9]{0,17})$"),
+                                 list("-0123456789"))   # at most 18 digits: a longer number stays text, refused as such
 TextLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^-?(?:[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)$"),
@@ -53,6 +53,51 @@ TextLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 class TooDeep(yaml.YAMLError):
     """YAML nested deeper than Python's recursion allows (``[[[[...]]]]``)."""
+
+
+class TooBig(yaml.YAMLError):
+    """YAML whose aliases expand to more values than any profile, recipe or sweep needs (a "billion laughs")."""
+
+
+MAX_VALUES = 200_000
+"""Values a YAML document may expand to, its aliases counted as often as they are used (the biggest shipped sweep
+expands to a few hundred)."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values under ``node`` with every alias expanded, computed once per node (linear in the document)."""
+    key = id(node)
+    if key not in sizes:
+        sizes[key] = 1   # a node that refers to itself counts once (recursion is refused by the constructor)
+        if isinstance(node, yaml.SequenceNode):
+            sizes[key] = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            sizes[key] = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    return sizes[key]
+
+
+def _single_node(self: TextLoader) -> yaml.Node | None:
+    node = yaml.SafeLoader.get_single_node(self)
+    if node is not None and (size := _expanded_size(node, {})) > MAX_VALUES:
+        raise TooBig(f"its aliases expand to {size:,} values (more than {MAX_VALUES:,})")
+    return node
+
+
+def _mapping(self: TextLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    """A mapping whose keys are written once each (merge keys ``<<`` may be overridden, as YAML says)."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        if key_node.value in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key_node.value!r} is written twice in one mapping", key_node.start_mark)
+        seen.add(key_node.value)
+    return yaml.SafeLoader.construct_mapping(self, node, deep)
+
+
+TextLoader.get_single_node = _single_node  # type: ignore[method-assign,assignment]
+TextLoader.construct_mapping = _mapping  # type: ignore[method-assign,assignment]
 
 
 def loads(text: str) -> Any:

@@ -19,7 +19,8 @@ from ..node import megatron_check as harness
 from ..spec import megatron_args
 from ..spec.config import Experiment
 from ..spec.megatron_versions import resolve_target
-from .rules import Problem, blocking, validate
+from .problem import Problem
+from .rules import blocking, validate
 
 NOT_RUN = "Megatron's own argument check did not run"
 HOW_TO_GET_IT = f"run scripts/megatron-env.sh (a Python 3.12 venv with megatron-core), or set {harness.PYTHON_ENV}"

@@ -17,7 +17,7 @@ from .backends import backend
 from .backends.base import JobState
 from .checks import InvalidSubmission
 from .plan import Request
-from .rules import Problem
+from .problem import Problem
 
 SETTING = "training.checkpoint_dir"
 

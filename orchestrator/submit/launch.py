@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import guard, plan, plan_records, run_records, sweep_checks
+from . import again, guard, plan, plan_records, run_records, sweep_checks
 from .backends import backend, slurm, slurm_limits
 from .backends.base import JobRequest, LaunchError, SubmittedThenFailed
 from .checks import InvalidSubmission
@@ -83,7 +83,7 @@ def submit_sweep(base: Experiment, sweep: Sweep, overrides: list[str] | None = N
 
 def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
     """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) in a new run."""
-    return submit(plan.request_from_record(Path(run_dir)))
+    return submit(again.request_from_record(Path(run_dir)))
 
 
 def _execute(p: Plan, run_dir: Path) -> Submission:

@@ -1,7 +1,7 @@
 """The submission plan: every file a submit writes and every job it submits, computed before anything is.
 
 ``prepare`` runs every check a submission runs (its arguments, the validation rules, Megatron's own parser where
-``megatron.training`` is importable, one allocation shape for a sweep's variants). ``make_plan`` renders every
+``megatron.training`` is importable, what a sweep's one array script holds). ``make_plan`` renders every
 file of the run for a given run directory and lists its jobs in submission order. ``launch`` creates the run
 directory, writes the plan and submits its jobs; ``submit --dry-run`` prints the same plan made for a placeholder
 run directory (``plan_records.dry_run``) and writes nothing.
@@ -18,19 +18,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
-
 
 from ..node import jobspec
 from . import render, run_records, sweep_checks
 from .backends import slurm
 from .checks import InvalidSubmission, check, problems_of
-from .rules import Problem, blocking
-from ..spec.config import ClusterProfile, Experiment, Recipe
+from .problem import Problem
+from .rules import blocking
+from ..spec.config import Experiment
 from ..spec.sweep import Sweep, Variant, expand, own_checkpoints
-from ..spec.schema import ConfigError, from_dict
+from ..spec.schema import ConfigError
 
-T = TypeVar("T")
 DRY_RUN_SUFFIX = "DRYRUN"
 JOB_ID = "JOBID_{}"
 """Placeholder for the id the scheduler gives job n (from 1) of a plan."""
@@ -358,37 +356,7 @@ def _local_sweep(request: Request, run_dir: str, variants: list[tuple[Variant, E
                       array=f"0-{last}%1", tasks=tasks, allocation=variants[0][1])
 
 
-# ------------------------------------------------------------------------------------------------- again / dry run
-def request_from_record(run_dir: str | Path) -> Request:
-    """``submit --from RUN_DIR``: the same resolved profile, recipe (and sweep / segments) as recorded."""
-    try:
-        old = run_records.load_record(run_dir)
-    except run_records.RunError as exc:
-        fix = exc.fix if isinstance(exc, run_records.RecordError) else "submit from an intact run directory"
-        raise ConfigError("--from", str(exc), fix) from None
-    where = Path(run_dir) / run_records.RECORD
-    exp = Experiment(_recorded(ClusterProfile, old.profile, "profile", where),
-                     _recorded(Recipe, old.recipe, "recipe", where))
-    origin = str(Path(run_dir).resolve())
-    if old.kind == "array" and old.sweep:
-        sweep = _recorded(Sweep, {"resolved": old.sweep}, "sweep", where)
-        return Request(exp, tuple(old.overrides), sweep=sweep, submitted_from=origin)
-    segments = max(1, len(old.jobs)) if old.kind == "segments" else 1
-    dependency = (old.jobs[1].dependency or "afterok").split(":")[0] if segments > 1 else "afterok"
-    return Request(exp, tuple(old.overrides), segments=segments, segment_dependency=dependency,
-                   preflight=old.kind == "preflight", submitted_from=origin)
-
-
-def _recorded(cls: type[T], section: dict[str, object], name: str, where: Path) -> T:
-    """A recorded profile/recipe/sweep read back through its schema; an error names the record and the field."""
-    try:
-        if "resolved" not in section:
-            raise ConfigError(f"{name}.resolved", "is missing", "submit from an intact run directory")
-        return from_dict(cls, section["resolved"], name)
-    except ConfigError as err:
-        raise ConfigError(f"--from: {where}: {err.setting}", err.problem, err.fix) from None
-
-
+# ------------------------------------------------------------------------------------------------- dry run
 def dry_run_dir(output_root: str, name: str) -> str:
     """Where a dry run pretends the run directory is (nothing is written there)."""
     return str(Path(output_root).expanduser().resolve() / f"{name}-{DRY_RUN_SUFFIX}")

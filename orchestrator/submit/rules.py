@@ -6,33 +6,17 @@ submitted with a typo that Megatron would reject an hour into the queue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import re
+from dataclasses import replace
 
 from ..spec import machine, layout as layout_mod
-from ..spec import config, megatron_args, secret_names, shellsafe, slurm_time
+from ..spec import secret_names, shellsafe, slurm_time
 from ..spec.config import Experiment
 from ..spec.megatron_versions import parse_version
+from .problem import Problem, Rule, Severity
+from .rules_args import rule_checkpointing, rule_extra_args, rule_profiling
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason not to submit."""
-
-    setting: str
-    message: str
-    fix: str
-    severity: str = "error"
-    """'error' blocks rendering and submission; 'missing' (a required setting left empty) blocks submission
-    only, so a dry run still shows the files; 'warning' is printed and allowed."""
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.setting}: {self.message} (fix: {self.fix})"
-
-
-Rule = Callable[[Experiment], list[Problem]]
 
 
 def data_parallel(exp: Experiment) -> int:
@@ -97,10 +81,20 @@ def rule_rendered_values(exp: Experiment) -> list[Problem]:
         except ValueError as err:
             out.append(Problem("profile.megatron_version", str(err), "write a version such as 0.19.2, or leave it "
                                "empty to detect it"))
+    passed = set(secret_names.passthrough(exp.profile.env_passthrough))
     for name in exp.profile.env_passthrough:
         if not shellsafe.is_env_name(name):
             out.append(Problem("profile.env_passthrough", f"{name!r} is not a valid environment variable name",
                                "use [A-Za-z_][A-Za-z0-9_]*"))
+    for source, env in (("recipe.env", exp.recipe.env), ("profile.env", exp.profile.env)):
+        for name in sorted(passed & set(env)):
+            out.append(Problem(f"{source}.{name}", "is passed through by name (profile.env_passthrough), so no value "
+                               "may be written for it", f"remove it from {source} and export {name} in your shell"))
+    out += _secrets_in_setup(exp.profile.setup)
+    if pattern := sorted(set(exp.profile.output_root) & set(FILENAME_PATTERN_CHARS)):
+        out.append(Problem("profile.output_root", f"{exp.profile.output_root[:80]!r} holds {' '.join(pattern)}, which "
+                           "Slurm and submitit expand in log and job paths (%j is the job id): the job's logs would "
+                           "land elsewhere, or nowhere", "choose an output root without % or \\"))
     if exp.profile.scheduler == "slurm":
         for setting in SBATCH_SETTINGS:
             value = getattr(exp.profile, setting)
@@ -108,6 +102,23 @@ def rule_rendered_values(exp: Experiment) -> list[Problem]:
                 out.append(Problem(f"profile.{setting}", f"{str(value)[:80]!r} cannot be written on an #SBATCH "
                                    "line", f"use {shellsafe.SBATCH_CHARS}"))
     return out
+
+
+FILENAME_PATTERN_CHARS = "%\\"
+"""What Slurm's filename patterns (``--output``, ``--error``, ``--chdir``) and submitit's folder expand: ``%j``,
+``%x``, ... and the backslash that escapes them."""
+
+ASSIGNMENT = re.compile(r"(?:^|[\s;&|(])(?:export\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_][A-Za-z0-9_]*)=")
+"""A shell assignment in a setup line (``export HF_TOKEN=...``, ``A=1 cmd``)."""
+
+
+def _secrets_in_setup(lines: list[str]) -> list[Problem]:
+    """A setup line that gives a secret-looking variable a value: it would be written into sbatch.sh, submitit's copy
+    and record.json as it is."""
+    return [Problem(f"profile.setup[{i}]", f"assigns {name}, which looks like a secret: the line is written into "
+                    "sbatch.sh and record.json as it is", f"export {name} in your shell before submitting and list "
+                    "it in profile.env_passthrough (passed by name only)")
+            for i, line in enumerate(lines) for name in ASSIGNMENT.findall(line) if secret_names.is_secret(name)][:1]
 
 
 def rule_model_parallel(exp: Experiment) -> list[Problem]:
@@ -269,23 +280,6 @@ def _top(path: str) -> str:
     return "/" + path.strip("/").split("/")[0]
 
 
-def rule_profiling(exp: Experiment) -> list[Problem]:
-    """``profiling.steps`` is A-B inside the run's iterations; profiled ranks exist."""
-    p, iters, out = exp.recipe.profiling, exp.recipe.training.train_iters, []
-    if p.steps:
-        try:
-            first, last = config.profile_steps(p.steps)
-            if last > iters:
-                out.append(Problem("profiling.steps", f"ends at iteration {last}, after the run's {iters}",
-                                   f"trace inside 1-{iters}, or raise training.train_iters"))
-        except ValueError as err:
-            out.append(Problem("profiling.steps", str(err), "write A-B, e.g. --profile-steps 5-7"))
-    if bad := [r for r in p.ranks if not 0 <= r < exp.world_size]:
-        out.append(Problem("profiling.ranks", f"{bad} are not ranks of a world of {exp.world_size}",
-                           f"name ranks 0-{exp.world_size - 1}"))
-    return out
-
-
 def rule_warnings(exp: Experiment) -> list[Problem]:
     s, t, out = exp.recipe.switches, exp.recipe.training, []
     if s.force_load_balancing:
@@ -297,7 +291,7 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
                            "2026-11-28; without the overlap they ran", "set switches.ep_a2a_overlap=false "
                            "switches.delay_wgrad_compute=false, or try a short run first", "warning"))
     if s.cuda_graphs and s.delay_wgrad_compute:   # seen on 2 x H200, 2026-11-29: Megatron's argument check asserts
-        severity = "error" if "--no-gradient-accumulation-fusion" in t.extra_args else "warning"
+        severity: Severity = "error" if "--no-gradient-accumulation-fusion" in t.extra_args else "warning"
         out.append(Problem("switches.cuda_graphs", "CUDA graphs with delayed wgrad need gradient-accumulation fusion "
                            "(APEX's fused_weight_gradient_mlp_cuda); Megatron refuses them without it, and the bundled "
                            "entry turns the fusion off where APEX is missing", "set switches.delay_wgrad_compute=false "
@@ -306,19 +300,6 @@ def rule_warnings(exp: Experiment) -> list[Problem]:
         out.append(Problem("training.data_path", "no data given: training uses mock data",
                            "set training.data_path to train on real data", "warning"))
     return out
-
-
-def rule_checkpointing(exp: Experiment) -> list[Problem]:
-    """Megatron refuses ``--save`` without ``--save-interval`` at start-up, after the allocation: refuse it here
-    (the toolkit renders both together; ``training.extra_args`` could still add a lone ``--save``)."""
-    try:
-        argv = megatron_args.build(exp, "/run").argv
-    except ValueError:   # a time limit that does not parse: rule_resources names it
-        return []
-    if "--save" in argv and "--save-interval" not in argv:
-        return [Problem("training.save_interval", "a checkpoint directory (--save) without --save-interval: "
-                        "Megatron refuses it at start-up", "set training.save_interval=N")]
-    return []
 
 
 def _layout_gives_vpp(exp: Experiment) -> bool:
@@ -333,7 +314,8 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
 
 
 RULES: tuple[Rule, ...] = (rule_resources, rule_rendered_values, rule_model_parallel, rule_experts, rule_layout, rule_batch,
-                           rule_switches, rule_container, rule_checkpointing, rule_profiling, rule_warnings)
+                           rule_switches, rule_container, rule_checkpointing, rule_extra_args, rule_profiling,
+                           rule_warnings)
 
 
 def rule_memory(exp: Experiment) -> list[Problem]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .checks import InvalidSubmission
 from .plan import Request
 from .plan_records import DryRun, dry_run
-from .rules import Problem
+from .problem import Problem
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The hostile-input corpus (issue 9, categories 1-8): inputs a careless or hostile user gives the CLI, profiles,
+"""The hostile-input corpus (issue 9, categories 1-8; round 2, category 9): inputs a careless or hostile user gives the CLI, profiles,
 recipes, sweeps, ``--set``, run.sh's variables and run directories. Every case must be refused with exit status 2
 and one ``error:`` line naming ``setting`` and its fix, with no traceback, nothing written and nothing submitted
 (``test_hostile_corpus.py``); ``validate`` and ``submit --dry-run`` must give the same verdict on each.
@@ -93,6 +93,24 @@ def with_run(category: int, name: str, setting: str, text: str | bytes, verb: st
 
 
 SWEEP = "name: s\nvariants:\n  - name: a\n    set: [{}]\n"
+
+BOMB = "".join(["a0: &a0 [x, x, x, x, x, x, x, x, x]\n"]
+               + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)])
+"""A 'billion laughs': nine aliases of nine, eight deep (about 430 million values once expanded)."""
+
+
+def edited_record(section: str, key: str, value: object) -> str:
+    """The record a real submit of ``BASE`` writes (its resolved profile and recipe as the toolkit resolves them
+    now), with one resolved value edited."""
+    from orchestrator.spec.config import load_experiment
+    from orchestrator.spec.schema import to_dict
+
+    exp = load_experiment("local-slurm", "dsv3-proxy-3l", ["profile.output_root={tmp}/runs"])
+    sections = {"profile": to_dict(exp.profile), "recipe": to_dict(exp.recipe)}
+    sections[section][key] = value
+    return record(profile={"name": "local-slurm", "resolved": sections["profile"]},
+                  recipe={"name": "dsv3-proxy-3l", "resolved": sections["recipe"]},
+                  overrides=["profile.output_root={tmp}/runs"])
 
 CASES: list[Case] = [
     # 1. injection through names ---------------------------------------------------------------------------
@@ -243,4 +261,33 @@ CASES: list[Case] = [
     sets(8, "set-without-equals", "--set", "parallel.tp"),
     sets(8, "set-nested-too-deeply", "--set", "parallel.tp=" + "[" * 3000 + "]" * 3000),
     with_profile(8, "profile-nested-too-deeply", "p.yaml", "a: " + "[" * 5000 + "]" * 5000),
+    # 9. round 2: records that run code, secrets in files, Slurm's patterns, YAML and numbers ----------------------
+    with_run(9, "from-record-setup-runs-a-command", "profile.setup",
+             edited_record("profile", "setup", ["touch /tmp/orchestrator-pwned"]), verb="submit"),
+    with_run(9, "from-record-python-is-a-script", "profile.python",
+             edited_record("profile", "python", "/tmp/evil.sh"), verb="submit"),
+    with_run(9, "from-record-bindpcie-is-a-script", "profile.bindpcie_path",
+             edited_record("profile", "bindpcie_path", "/tmp/evil.sh"), verb="submit"),
+    with_run(9, "from-record-megatron-path-elsewhere", "profile.megatron_path",
+             edited_record("profile", "megatron_path", "/tmp/evil"), verb="submit"),
+    with_run(9, "from-record-env-added", "recipe.env",
+             edited_record("recipe", "env", {"LD_PRELOAD": "/tmp/evil.so"}), verb="submit"),
+    sets(9, "setup-exports-a-secret", "profile.setup[0]", 'profile.setup=["export HF_TOKEN=hf_abc123"]'),
+    sets(9, "setup-inline-secret", "profile.setup[1]", 'profile.setup=["echo ok", "MY_API_KEY=abc python x.py"]'),
+    sets(9, "passthrough-name-given-a-value", "recipe.env.MYKEY", "profile.env_passthrough=[MYKEY]", "env.MYKEY=v"),
+    sets(9, "output-root-slurm-pattern", "profile.output_root", "profile.output_root={tmp}/runs%j"),
+    sets(9, "output-root-backslash", "profile.output_root", "profile.output_root={tmp}/ru\\ns"),
+    sets(9, "set-value-alias-bomb", "profile.setup", "profile.setup=" + BOMB.replace("\n", " ")),
+    with_profile(9, "profile-alias-bomb", "p.yaml", "extends: local-slurm\n" + BOMB),
+    with_recipe(9, "recipe-alias-bomb", "r.yaml", "extends: dsv3-proxy-3l\n" + BOMB),
+    with_sweep(9, "sweep-alias-bomb", "s.yaml", "name: s\n" + BOMB + "variants:\n  - name: a\n"),
+    with_profile(9, "profile-duplicate-key", "p.yaml", "extends: local-slurm\nnodes: 1\nnodes: 2\n"),
+    with_recipe(9, "recipe-duplicate-nested-key", "r.yaml",
+                "extends: dsv3-proxy-3l\ntraining:\n  lr: 1.0e-4\n  lr: 1.0e-3\n"),
+    sets(9, "integer-of-5000-digits", "recipe.training.train_iters", "training.train_iters=" + "9" * 5000),
+    sets(9, "negative-integer-of-5000-digits", "recipe.parallel.tp", "parallel.tp=-" + "9" * 5000),
+    sets(9, "extra-args-override-tp", "training.extra_args",
+         'training.extra_args=["--tensor-model-parallel-size", "4"]'),
+    sets(9, "extra-args-second-save", "training.extra_args", 'training.extra_args=["--save=/elsewhere"]'),
+    sets(9, "profile-steps-backwards", "profiling.steps", "profiling.steps=9-3"),
 ]

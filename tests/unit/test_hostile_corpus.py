@@ -79,10 +79,10 @@ def test_hostile_input_is_refused_in_one_line(cli: CliRunner, tmp_path: Path, sa
     assert not list(tmp_path.rglob("pwned"))
 
 
-def test_the_corpus_covers_categories_1_to_8_with_80_cases() -> None:
+def test_the_corpus_covers_categories_1_to_9_with_100_cases() -> None:
     counts = collections.Counter(case.category for case in CASES)
-    assert sorted(counts) == list(range(1, 9)) and all(n >= 5 for n in counts.values()), counts
-    assert len(CASES) >= 80 and len({case.id for case in CASES}) == len(CASES)
+    assert sorted(counts) == list(range(1, 10)) and all(n >= 5 for n in counts.values()), counts
+    assert len(CASES) >= 100 and len({case.id for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.checkable], ids=lambda c: c.id)

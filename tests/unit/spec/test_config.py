@@ -78,3 +78,15 @@ def test_overrides_reach_profile_and_recipe() -> None:
                                                   "switches.recompute_modules=[mlp]"])
     assert exp.recipe.parallel.pp == 4 and exp.profile.partition == "p1"
     assert exp.nodes == 2 and exp.world_size == 16 and exp.recipe.switches.recompute_modules == ["mlp"]
+
+
+def test_a_group_given_as_a_mapping_merges_into_it() -> None:
+    """``--set 'training={lr: 2.0e-4}'`` changes the learning rate only; the group's other settings keep theirs
+    (it once reset every other training setting to its default)."""
+    from orchestrator.spec.config import load_experiment
+
+    before = load_experiment("local", "dsv3-proxy-3l")
+    after = load_experiment("local", "dsv3-proxy-3l", ["training={lr: 2.0e-4}"])
+    assert after.recipe.training.lr == 2.0e-4
+    assert after.recipe.training.train_iters == before.recipe.training.train_iters == 20
+    assert after.recipe.training.global_batch_size == before.recipe.training.global_batch_size

@@ -340,3 +340,32 @@ def test_a_variant_whose_ep_moves_the_gb200_segment_is_refused(slurm_with_segmen
     with pytest.raises(ConfigError) as err:
         plan_records.dry_run(Request(exp, sweep=sweep, megatron_check=False))
     assert err.value.setting == "sweep.variants.ep32" and "changes parallel.ep, which" in str(err.value)
+
+
+@pytest.mark.parametrize("section,key,value,named", [
+    ("profile", "setup", ["touch /tmp/orchestrator-pwned"], "profile.setup"),
+    ("profile", "python", "/tmp/evil.sh", "profile.python"),
+    ("profile", "bindpcie_path", "/tmp/evil.sh", "profile.bindpcie_path"),
+    ("recipe", "training", {"extra_args": ["--save", "/elsewhere"]}, "recipe.training.extra_args"),
+])
+def test_an_edited_record_is_data_not_code(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           section: str, key: str, value: Any, named: str) -> None:
+    """A record's resolved values never reach a rendered file: --from derives the run from the recorded names and
+    overrides, and refuses a record whose values differ from that derivation, naming the first difference."""
+    monkeypatch.chdir(tmp_path)
+    submit_with_stub_ids(monkeypatch)
+    assert cli.invoke(main, ["submit", "--profile", "local-slurm", "--set", f"profile.output_root={tmp_path}/runs"]
+                      ).exit_code == 0
+    [original] = list((tmp_path / "runs").iterdir())
+    record_path = original / "record.json"
+    data = json.loads(record_path.read_text())
+    resolved = data[section]["resolved"]
+    resolved[key] = {**resolved[key], **value} if isinstance(value, dict) else value
+    record_path.chmod(0o644)
+    record_path.write_text(json.dumps(data))
+    out = cli.invoke(main, ["submit", "--from", str(original), "--dry-run"])
+    assert out.exit_code == 2 and out.stdout == "", out.output
+    assert out.stderr.startswith(f"error: --from: {record_path}: {named}: the record says "), out.stderr
+    assert "(fix: submit it anew with --profile/--recipe/--set" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "/tmp/evil.sh -u" not in out.stderr
+    assert list((tmp_path / "runs").iterdir()) == [original]

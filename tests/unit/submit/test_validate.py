@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.spec.config import load_experiment
-from orchestrator.submit.rules import Problem, blocking, validate
+from orchestrator.submit.problem import Problem
+from orchestrator.submit.rules import blocking, validate
 
 ACCOUNT = "profile.account=acct"
 
