@@ -50,6 +50,7 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
         states = back.states([(run_dir, record)])
     except SlurmError as exc:
         fail(f"cancel: {exc}", EXIT_FAILED)
+    refused = False
     for target in _targets(record, job):
         state = _state(target, record, {job_id: s for (_d, job_id), s in states.items()})
         if state is not None and state.terminal and not requeue:
@@ -59,6 +60,10 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
             click.echo(f"{target} ({record.run_id}) is not known to the scheduler: nothing to cancel")
             continue
         base, _, task = target.partition("_")
+        if (why := back.not_the_runs(base, run_dir)) is not None:
+            click.echo(f"{target} is not a job of run {record.run_id}: {why}; left alone", err=True)
+            refused = True
+            continue
         try:
             back.cancel(base, int(task) if task else None, requeue)
         except LaunchError as exc:
@@ -66,3 +71,5 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
         except SlurmError as exc:
             fail(f"cancel: {exc}", EXIT_FAILED)
         click.echo(f"{'requeued' if requeue else 'cancelled'} {target} ({record.run_id})")
+    if refused:
+        raise SystemExit(EXIT_FAILED)

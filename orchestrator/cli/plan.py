@@ -4,6 +4,7 @@ memory ranked by predicted throughput, each with the ``--set`` overrides that re
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def plan(profile: str, recipe: str | None, overrides: tuple[str, ...], profiles_
          recipes_dir: str | None, nodes: int | None, top: int, margin: float, as_json: bool, submit_top: bool,
          plot_path: Path | None) -> None:
     """Rank the parallel configurations of PROFILE + RECIPE that fit the GPU's memory, fastest first."""
+    if not math.isfinite(margin):
+        fail(f"--margin: {margin} is not a number (fix: a fraction from 0 to 0.9, e.g. 0.05)")
     exp = load(profile, recipe, overrides, profiles_dir, recipes_dir)
     nodes = nodes or exp.recipe.nodes  # the node count the recipe is built for, unless --nodes says otherwise
     pinned = [f"profile.nodes={nodes}", f"nodes={nodes}"] if nodes and nodes != exp.profile.nodes else []

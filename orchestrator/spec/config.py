@@ -269,6 +269,9 @@ def search_dirs(kind: Literal["profiles", "recipes"], extra: str | Path | None) 
     env = os.environ.get(variable)
     given = ((f"${variable}" if extra is not None and str(extra) == env else f"--{kind}-dir", extra),
              (f"${variable}", env))
+    if extra is not None and not str(extra).strip():
+        raise ConfigError(f"--{kind}-dir", "is empty (an unset variable?): the built-in ones would be used silently",
+                          f"name a directory of {kind}, or leave the option out")
     dirs = [_existing_dir(flag, Path(d)) for flag, d in given if d]
     dirs.append(package_data.profiles_dir() if kind == "profiles" else package_data.recipes_dir())
     return dirs

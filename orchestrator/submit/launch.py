@@ -17,8 +17,12 @@ submitted job by job; ``submit --dry-run`` prints the same plan for a placeholde
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,13 +90,66 @@ def resubmit(run_dir: str | os.PathLike[str]) -> Submission:
     return submit(again.request_from_record(Path(run_dir)))
 
 
+class Interrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM arrived while the plan's jobs were being submitted."""
+
+
+class Signals:
+    """SIGINT and SIGTERM while jobs are submitted: ``Interrupted`` at once, or, inside ``deferred`` (one sbatch
+    and the recording of its id), right after it, so a job Slurm accepted is never left unrecorded."""
+
+    def __init__(self) -> None:
+        self.pending: str | None = None
+        self.deferring = False
+
+    def handle(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.deferring:
+            self.pending = name
+            return
+        raise Interrupted(name)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending:
+            raise Interrupted(self.pending)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[Signals]:
+    """SIGINT and SIGTERM handled by a ``Signals`` while jobs are submitted (main thread only)."""
+    signals = Signals()
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    saved = {sig: signal.signal(sig, signals.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield signals
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def _execute(p: Plan, run_dir: Path) -> Submission:
     """Create the run directory and carry out the plan in it. A file that cannot be written (disk full, read-only)
     undoes the submission: the jobs already submitted are cancelled and the directory is removed, so no run
-    claims a submission that is not whole."""
+    claims a submission that is not whole. SIGINT or SIGTERM half-way cancels what was submitted and leaves a
+    record that says so (``status`` shows the cancelled jobs), never jobs nobody can see."""
     ids: list[str] = []
+    written: list[str] = []
     try:
-        return _carry_out(p, run_records.claim(run_dir), ids)
+        with _interruptible() as signals:
+            return _carry_out(p, run_records.claim(run_dir), ids, written, signals)
+    except Interrupted as exc:
+        cancelled = _cancel(p, ids)
+        record = plan_records.run_record(p, ids, plan_records.top_level(written))
+        done = f"interrupted by {exc} after {len(ids)} of {len(p.jobs)} job(s) were submitted: {cancelled}"
+        return _finish(run_dir, record, LaunchError(done))
     except OSError as exc:
         cancelled = _undo(p, run_dir, ids + ([exc.job_id] if isinstance(exc, SubmittedThenFailed) else []))
         raise LaunchError(_unwritable(run_dir, exc, p.request.exp.profile.output_root, cancelled)) from exc
@@ -106,23 +163,27 @@ def _unwritable(run_dir: Path, exc: OSError, root: str, cancelled: str = "nothin
             f"or make {root} writable, or set another profile.output_root); {cancelled}")
 
 
-def _undo(p: Plan, run_dir: Path, ids: list[str]) -> str:
-    """Cancel the jobs already submitted and remove the half-written run directory; what was done, as text."""
+def _cancel(p: Plan, ids: list[str]) -> str:
+    """Cancel the jobs already submitted; what was done, as text."""
     for job_id_ in ids:
         try:
             backend(p.request.exp.profile.scheduler).cancel(job_id_, None, requeue=False)
         except (slurm.SlurmError, LaunchError, OSError):
             pass
+    return f"job(s) {', '.join(ids)} cancelled" if ids else "nothing was submitted"
+
+
+def _undo(p: Plan, run_dir: Path, ids: list[str]) -> str:
+    """Cancel the jobs already submitted and remove the half-written run directory; what was done, as text."""
+    cancelled = _cancel(p, ids)
     shutil.rmtree(run_dir, ignore_errors=True)
-    if not ids:
-        return "nothing was submitted"
-    return f"job(s) {', '.join(ids)} cancelled and the run directory removed"
+    return f"{cancelled} and the run directory removed" if ids else cancelled
 
 
-def _carry_out(p: Plan, run_dir: Path, ids: list[str]) -> Submission:
+def _carry_out(p: Plan, run_dir: Path, ids: list[str], written: list[str], signals: Signals) -> Submission:
     """Write the plan's files, then each job's files and the job itself, in order; record what was submitted
-    (``ids`` grows as jobs are submitted)."""
-    written = [_write(run_dir, f) for f in p.files]
+    (``ids`` and ``written`` grow as jobs are submitted and files written)."""
+    written += [_write(run_dir, f) for f in p.files]
     error: Exception | None = None
     for job in p.jobs:
         for task in job.tasks:
@@ -130,7 +191,8 @@ def _carry_out(p: Plan, run_dir: Path, ids: list[str]) -> Submission:
         files = job.files_to_write(ids)
         written += [_write(run_dir, f) for f in files]
         try:
-            ids.append(_start(p, job, files, run_dir))
+            with signals.deferred():
+                ids.append(_start(p, job, files, run_dir))
         except LaunchError as exc:
             error = exc
             break

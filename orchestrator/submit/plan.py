@@ -16,8 +16,10 @@ edited as text. The plan is made once, for the run directory the submission will
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import overload
 
 from ..node import jobspec
 from . import render, run_records, sweep_checks
@@ -111,7 +113,7 @@ class Dependency:
     on: int
     """The number (from 1) of the job it waits for."""
 
-    def text(self, ids: list[str]) -> str:
+    def text(self, ids: Sequence[str]) -> str:
         """``--dependency``'s value once the earlier job's id is known (``JOBID_<n>`` placeholders in a dry run)."""
         return f"{self.kind}:{ids[self.on - 1]}"
 
@@ -217,9 +219,19 @@ def writable_root(root: Path) -> None:
         raise ConfigError("profile.output_root", f"{existing} is not writable by you", fix)
 
 
+MAX_SEGMENTS = 500
+"""The longest chain one submit makes: 500 segments of a 4-hour limit are 83 days; a chain is submitted job by
+job, and Slurm's default MaxJobCount (10,000) is shared by everyone on the cluster. Longer: chain again later with
+``submit --from``, whose segments resume from the same checkpoints."""
+
+
 def _check_arguments(request: Request) -> None:
     if request.segments < 1:
         raise ConfigError("--segments", f"{request.segments} is not a positive number", "use 1 or more")
+    if request.segments > MAX_SEGMENTS:
+        raise ConfigError("--segments", f"{request.segments} is more than one submit chains ({MAX_SEGMENTS})",
+                          f"use at most {MAX_SEGMENTS} (a longer profile.time_limit makes fewer segments), and "
+                          "chain more later with submit --from")
     if request.segment_dependency not in ("afterok", "afterany"):
         raise ConfigError("--segment-dependency", f"{request.segment_dependency!r}", "use afterok or afterany")
     if not request.slurm and request.segments > 1:
@@ -287,12 +299,36 @@ def placeholders(count: int) -> list[str]:
     return [job_id(n) for n in range(1, count + 1)]
 
 
+class Placeholders(Sequence[str]):
+    """``placeholders(count)`` without building the list: job n's placeholder on demand (a chain of n segments is
+    planned in linear time)."""
+
+    def __init__(self, count: int) -> None:
+        self.size = count
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return placeholders(self.size)[index]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return job_id(index % self.size + 1)
+
+
 def _segment(request: Request, run_dir: str, index: int) -> PlannedJob:
     """Segment ``index`` (from 0) of a chain, or the one job of a single run; each waits for the one before."""
     exp, count = request.exp, request.segments
     dependency = Dependency(request.segment_dependency, index) if index else None
     source = ScriptRender(exp, run_dir, "sbatch.sh", preflight=request.preflight)
-    text = source.text(dependency.text(placeholders(index)) if dependency else None)
+    text = source.text(dependency.text(Placeholders(index)) if dependency else None)
     name = "sbatch.sh" if count == 1 else f"sbatch-segment{index + 1}.sh"
     return PlannedJob(role="run" if count == 1 else f"segment {index + 1}/{count}", script=name,
                       files=(PlannedFile(name, text),), ntasks=exp.nodes * exp.profile.gpus_per_node,
@@ -338,7 +374,7 @@ def _array_chunk(request: Request, sweep: Sweep, run_dir: str, chunk: int, offse
     dependency = Dependency("afterany", chunk) if chunk else None
     task_dir = f"{run_dir}/tasks/{chunk}_%a"
     source = ScriptRender(first, task_dir, "sbatch.sh", job_name=sweep.name, array=array, run_root=run_dir)
-    script = PlannedFile(f"sbatch-array{chunk}.sh", source.text(dependency.text(placeholders(chunk))
+    script = PlannedFile(f"sbatch-array{chunk}.sh", source.text(dependency.text(Placeholders(chunk))
                                                                 if dependency else None))
     return PlannedJob(role=f"array {offset}-{offset + len(members) - 1}", script=script.path,
                       files=(*(f for t in tasks for f in t.files), script),

@@ -386,3 +386,55 @@ def test_local_sweep_runs_variants_one_after_another_with_their_own_state(worksp
     assert report.returncode == 0, report.stderr
     # columns: variant, GPUs (the world size from the argument dump), state, iters
     assert re.search(r"^fails +2 +failed +1/3", report.stdout, re.M) and re.search(r"^ok +2 +completed +2/2", report.stdout, re.M)
+
+
+def test_an_interrupted_submit_cancels_what_it_submitted(workspace: Workspace) -> None:
+    """Ctrl-C half-way through a chain of segments: every job already handed to sbatch is cancelled, and the run's
+    record lists them and says it was interrupted (before, 410 jobs were left that no command could see)."""
+    import signal
+    import subprocess
+    import sys
+
+    ws = workspace
+    before = _jobs_submitted(ws.cluster)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "submit", *BASE, "--no-megatron",
+                             "--segments", "300"], cwd=ws.cwd, env=ws.cluster.env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: _jobs_submitted(ws.cluster) >= before + 3, 120, "the first segments to be submitted")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "interrupted by SIGINT after " in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    run_dir = only_run(ws)
+    rec = record(run_dir)
+    ids = [j["job_id"] for j in rec["jobs"]]
+    assert 3 <= len(ids) < 300 and rec["error"].startswith(f"interrupted by SIGINT after {len(ids)} of 300 job(s)")
+    assert _jobs_submitted(ws.cluster) - before == len(ids)   # the one sbatch in flight as the signal came is recorded
+    queued = ws.cluster.run("squeue", "-h", "-o", "%i", "-j", ",".join(ids), check=False).stdout.split()
+    wait_until(lambda: not ws.cluster.run("squeue", "-h", "-o", "%i", "-t", "PD,R", "-j", ",".join(ids),
+                                          check=False).stdout.split(), 60, f"jobs {queued} to leave the queue")
+
+
+def test_cancel_leaves_a_job_that_is_not_the_runs_alone(workspace: Workspace) -> None:
+    """A record names any job id it likes: cancel acts only on a job whose output goes into the run directory and
+    that is this user's; a bystander's job named by an edited record keeps running."""
+    ws = workspace
+    assert ws.cli("submit", *BASE, "--set", "training.train_iters=2", "--follow").returncode == 0
+    run_dir = only_run(ws)
+    bystander = ws.cluster.run("sbatch", "--parsable", "-J", "bystander", "-N1", "-n1", "-o",
+                               f"{ws.cwd}/bystander-%j.out", "--wrap", "sleep 300").stdout.strip()
+    try:
+        path = run_dir / "record.json"
+        data = json.loads(path.read_text())
+        data["jobs"][0]["job_id"] = bystander
+        path.chmod(0o644)
+        path.write_text(json.dumps(data))
+        wait_until(lambda: ws.cluster.run("squeue", "-h", "-j", bystander, "-o", "%T").stdout.strip() == "RUNNING",
+                   60, "the bystander to run")
+        proc = ws.cli("cancel", str(run_dir))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"{bystander} is not a job of run {run_dir.name}: its output goes to {ws.cwd}/bystander-" \
+               in proc.stderr and "left alone" in proc.stderr
+        assert ws.cluster.run("squeue", "-h", "-j", bystander, "-o", "%T").stdout.strip() == "RUNNING"
+    finally:
+        ws.cluster.run("scancel", bystander, check=False)

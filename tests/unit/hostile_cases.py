@@ -290,4 +290,6 @@ CASES: list[Case] = [
          'training.extra_args=["--tensor-model-parallel-size", "4"]'),
     sets(9, "extra-args-second-save", "training.extra_args", 'training.extra_args=["--save=/elsewhere"]'),
     sets(9, "profile-steps-backwards", "profiling.steps", "profiling.steps=9-3"),
+    Case(9, "plan-margin-nan", ("plan", "--profile", "h100", "--margin", "nan"), "--margin"),
+    Case(9, "profiles-dir-empty", ("submit", "--profiles-dir", "", *BASE), "--profiles-dir"),
 ]

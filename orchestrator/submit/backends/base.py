@@ -100,6 +100,11 @@ class Backend(Protocol):
         """Cancel (or requeue) one job or one array task."""
         ...
 
+    def not_the_runs(self, job_id: str, run_dir: Path) -> str | None:
+        """Why the live job ``job_id`` is not the run's own (another user's, or its output outside the run
+        directory: a record names any id it likes); None when it is, or when the scheduler does not know it."""
+        ...
+
 
 def listed_ids(record: RunRecord) -> list[str]:
     """Every job id and array task id a run record lists."""

@@ -123,3 +123,15 @@ class LocalBackend:
             return
         if b"submitit.local._local" in cmdline:
             os.kill(int(job_id), signal.SIGINT)
+
+    def not_the_runs(self, job_id: str, run_dir: Path) -> str | None:
+        """A live local job must be submitit's controller of this run (its folder is the run's ``.submitit``)."""
+        try:
+            cmdline = Path(f"/proc/{job_id}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if b"submitit.local._local" not in cmdline:
+            return "that process is not a submitit controller"
+        if not any(os.fsencode(str(d)) in cmdline for d in (run_dir, Path(run_dir).resolve())):
+            return "that controller runs another run's jobs"
+        return None

@@ -13,6 +13,7 @@ NODE_FAIL is kept in the note, with the reason of each of its nodes that is down
 
 from __future__ import annotations
 
+import getpass
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -331,6 +332,20 @@ def requeue_job(job_id: str | int, task: int | None = None) -> None:
     _run(["scontrol", "requeue", target])
 
 
+def foreign(scontrol_text: str, run_dir: Path, user: str) -> str | None:
+    """Why the jobs ``scontrol -o show job`` lists are not the run's (None when every one is)."""
+    root = str(Path(run_dir).resolve())
+    for line in scontrol_text.splitlines():
+        fields = parse_scontrol_record(line)
+        owner = fields.get("UserId", "").partition("(")[0]
+        out = fields.get("StdOut", "")
+        if owner and owner != user:
+            return f"it is {owner}'s job ({fields.get('JobName', '?')}), not yours"
+        if not (out == root or out.startswith(root + "/")):
+            return f"its output goes to {out or 'nowhere known'}, not into the run directory {root}"
+    return None
+
+
 def ping() -> bool:
     """True when slurmctld answers."""
     try:
@@ -371,3 +386,11 @@ class SlurmBackend:
 
     def cancel(self, job_id: str, task: int | None, requeue: bool) -> None:
         (requeue_job if requeue else cancel)(job_id, task)
+
+    def not_the_runs(self, job_id: str, run_dir: Path) -> str | None:
+        """From ``scontrol -o show job``: every record of the job (an array's tasks too) must be this user's and
+        write its output under the run directory, as every job the toolkit submits does."""
+        proc = _run(["scontrol", "-o", "show", "job", job_id], check=False)
+        if proc.returncode != 0:
+            return None
+        return foreign(proc.stdout, run_dir, getpass.getuser())

@@ -41,6 +41,8 @@ def test_render_out_writes_files_and_refuses_to_overwrite(cli: CliRunner, tmp_pa
     first = cli.invoke(main, ["render", "--profile", "local-slurm", "--recipe", "dsv3-proxy-3l", "--out", str(out_dir)])
     assert first.exit_code == 0, first.output
     assert (out_dir / "sbatch.sh").stat().st_mode & 0o111 and (out_dir / "job.json").exists()
+    output = next(ln for ln in (out_dir / "sbatch.sh").read_text().splitlines() if ln.startswith("#SBATCH --output="))
+    assert output.startswith(f"#SBATCH --output={out_dir}/logs/") and (out_dir / "logs").is_dir()  # sbatch it as is
     before = (out_dir / "sbatch.sh").read_text()
     again = cli.invoke(main, ["render", "--profile", "local-slurm", "--recipe", "dsv3-proxy-3l", "--out", str(out_dir),
                               "--set", "training.train_iters=5"])

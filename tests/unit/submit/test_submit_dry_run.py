@@ -369,3 +369,15 @@ def test_an_edited_record_is_data_not_code(cli: CliRunner, tmp_path: Path, monke
     assert "(fix: submit it anew with --profile/--recipe/--set" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "/tmp/evil.sh -u" not in out.stderr
     assert list((tmp_path / "runs").iterdir()) == [original]
+
+
+@pytest.mark.parametrize("flag,outcome", [([], "accepted"), (["--no-megatron"], "skipped (--no-megatron)")])
+def test_the_record_says_what_became_of_megatrons_check(cli: CliRunner, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, flag: list[str],
+                                                        outcome: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    submit_with_stub_ids(monkeypatch)
+    out = cli.invoke(main, ["submit", "--profile", "local-slurm", *flag, "--set", f"profile.output_root={tmp_path}/runs"])
+    assert out.exit_code == 0, out.output
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert json.loads((run_dir / "record.json").read_text())["megatron_check"] == outcome
