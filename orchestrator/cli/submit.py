@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..spec.sweep import expand, load_sweep
-from ..submit import again, fit, launch, plan, plan_records
+from ..submit import again, fit, job_ids, launch, plan, plan_records
 from ..submit.rules import rule_memory
 from ..submit.rules import strict_memory as memory_as_error
 from ..submit.verdict import verdict
@@ -26,7 +26,7 @@ def print_dry_run(dry: plan_records.DryRun, show_files: bool | None, out: Path |
     p = dry.plan
     done = "nothing written or submitted" if out is None else f"nothing submitted, the files written under {out} only"
     click.echo(f"dry run: {done}; the run directory is shown as {p.run_dir} (a real submit "
-               f"creates {p.request.name}-<YYYYmmdd-HHMMSS>-<hex>) and job n's scheduler id as {plan.JOB_ID.format('<n>')}")
+               f"creates {p.request.name}-<YYYYmmdd-HHMMSS>-<hex>) and job n's scheduler id as {job_ids.JOB_ID.format('<n>')}")
     for warning in [*p.warnings, *dry.limit_warnings]:
         click.echo(f"warning: {warning}", err=True)
     if out is not None:
@@ -40,11 +40,13 @@ def print_dry_run(dry: plan_records.DryRun, show_files: bool | None, out: Path |
     if dry.max_array_size:
         click.echo(f"{dry.max_array_size}: {len(p.jobs)} array job(s)")
     for number, job in enumerate(p.jobs, 1):
-        click.echo(f"would submit {plan.job_id(number)}: {job_line(p, job)}")
+        click.echo(f"would submit {job_ids.job_id(number)}: {job_line(p, job)}")
         if job.node_command:
             click.echo(f"    each rank runs: {shlex.join(job.node_command)}")
     click.echo("a real submit also creates logs/ (and tasks/*/logs/) and .submitit/ (submitit's copy of what it "
-               "submitted, and its state)")
+               "submitted, and its state)" + (f", and {', '.join(path for path, _ in p.request.provenance_files)} "
+                                               "(the uncommitted changes of the code that runs)"
+                                               if p.request.provenance_files else ""))
 
 
 def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
@@ -53,7 +55,7 @@ def job_line(p: plan.Plan, job: plan.PlannedJob) -> str:
     ranks = f"{job.ntasks} ranks{' each' if job.tasks else ''}"
     if not p.request.slurm:
         return f"local job (submitit) running {job.script}  [{job.role}{tasks}; {ranks} on this machine]"
-    dependency = job.dependency.text(plan.placeholders(len(p.jobs))) if job.dependency else None
+    dependency = job.dependency.text(job_ids.placeholders(len(p.jobs))) if job.dependency else None
     directives = "".join(f"; --{key}={value}" for key, value in (("array", job.array),
                                                                  ("dependency", dependency)) if value)
     return f"sbatch {job.script}  [{job.role}{tasks}; {ranks}{directives}]"

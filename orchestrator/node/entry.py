@@ -22,6 +22,7 @@ Local launcher (``ORCH_LAUNCHER=local`` or no SLURM_PROCID): torchrun-style RANK
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -323,6 +324,29 @@ def spec_path(pattern: str, env: Mapping[str, str]) -> str:
     return pattern.replace("%a", task)
 
 
+KEY_PACKAGES = ("torch", "megatron-core", "transformer-engine", "transformer_engine_torch", "deep_ep",
+                "nvidia-resiliency-ext")
+
+
+def write_packages(spec: jobspec.JobSpec, where: Path, env: Mapping[str, str]) -> None:
+    """Rank 0: what the job's own interpreter has installed (``pip freeze --all``) and the key versions, into
+    ``<run dir>/provenance/`` (one file per job, so segments and retries keep theirs). Never fails the job."""
+    job = env.get("SLURM_JOB_ID") or "local"
+    folder = where / "provenance"
+    try:
+        folder.mkdir(exist_ok=True)
+        out = subprocess.run([spec.command[0], "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                             timeout=120, check=False, env=dict(env))
+        (folder / f"pip-freeze-{job}.txt").write_text(out.stdout if out.returncode == 0 else
+                                                      f"# pip freeze exited {out.returncode}: {out.stderr[-300:]}")
+        lines = {name: version for line in out.stdout.splitlines() if "==" in line
+                 for name, version in [line.split("==", 1)] if name.lower().replace("_", "-") in
+                 {k.replace("_", "-") for k in KEY_PACKAGES}}
+        (folder / f"versions-{job}.json").write_text(json.dumps({"python": spec.command[0], **lines}, indent=1))
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        log(f"[orchestrator.node] rank 0: could not record the job's packages: {exc}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.node", description=__doc__.split("\n")[0])
     parser.add_argument("--preflight", action="store_true", help="run the preflight checks instead of the command")
@@ -337,7 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.preflight:
         spec = replace(spec, command=(sys.executable, "-u", "-m", "orchestrator.node.preflight",
                                       str(Path(args.spec).resolve())))
-    _dist, _bound, env, command = prepare(spec, os.environ)
+    dist, _bound, env, command = prepare(spec, os.environ)
+    if dist.rank == 0 and not args.preflight:
+        write_packages(spec, Path(args.spec).parent, env)
     try:
         return run_child(command, env)
     except OSError as exc:

@@ -38,14 +38,14 @@ def request_from_record(run_dir: str | Path) -> Request:
     origin = str(Path(run_dir).resolve())
     if old.kind == "array" and old.sweep:
         sweep = _recorded(Sweep, {"resolved": old.sweep}, "sweep", where)
-        return Request(exp, overrides, sweep=sweep, submitted_from=origin)
+        return Request(exp, overrides, sweep=sweep, submitted_from=origin, recorded_provenance=old.provenance)
     segments = max(1, len(old.jobs)) if old.kind == "segments" else 1
     dependency = (old.jobs[1].dependency or "afterok").split(":")[0] if segments > 1 else "afterok"
     if dependency not in ("afterok", "afterany"):
         raise ConfigError(f"--from: {where}: jobs[1].dependency", f"{dependency!r} is not a dependency a chain "
                           "of segments uses", ANEW)
     return Request(exp, overrides, segments=segments, segment_dependency=dependency,
-                   preflight=old.kind == "preflight", submitted_from=origin)
+                   preflight=old.kind == "preflight", submitted_from=origin, recorded_provenance=old.provenance)
 
 
 def _derived(recorded: Experiment, overrides: list[str], where: Path) -> Experiment:

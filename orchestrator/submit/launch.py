@@ -184,6 +184,7 @@ def _carry_out(p: Plan, run_dir: Path, ids: list[str], written: list[str], signa
     """Write the plan's files, then each job's files and the job itself, in order; record what was submitted
     (``ids`` and ``written`` grow as jobs are submitted and files written)."""
     written += [_write(run_dir, f) for f in p.files]
+    written += [_write(run_dir, PlannedFile(path, text)) for path, text in p.request.provenance_files]
     error: Exception | None = None
     for job in p.jobs:
         for task in job.tasks:
@@ -215,6 +216,7 @@ def _start(p: Plan, job: PlannedJob, files: list[PlannedFile], run_dir: Path) ->
 def _write(run_dir: Path, file: PlannedFile) -> str:
     """Write one planned file; an OSError names the file (a full disk's error does not by itself)."""
     try:
+        (run_dir / file.path).parent.mkdir(parents=True, exist_ok=True)   # provenance/, tasks/<i>/
         run_records.write_new(run_dir / file.path, file.text, file.mode)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(run_dir / file.path)) from exc

@@ -19,10 +19,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import overload
+from typing import Any, Literal
 
 from ..node import jobspec
-from . import render, run_records, sweep_checks
+from . import provenance, render, run_records, sweep_checks
+from .job_ids import Placeholders, job_id
 from .backends import slurm
 from .checks import InvalidSubmission, check, problems_of
 from .problem import Problem
@@ -32,8 +33,6 @@ from ..spec.sweep import Sweep, Variant, expand, own_checkpoints
 from ..spec.schema import ConfigError
 
 DRY_RUN_SUFFIX = "DRYRUN"
-JOB_ID = "JOBID_{}"
-"""Placeholder for the id the scheduler gives job n (from 1) of a plan."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,12 @@ class Request:
     megatron_check: bool = True
     """Run Megatron's own argument check (``validate``/``submit --no-megatron`` turn it off; the record says so)."""
     notes: tuple[Problem, ...] = field(default=(), compare=False)
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Which code runs (``provenance.collect``, filled by ``prepare``); its diffs are written by a real submit
+    beside the plan's files (they are the checkout's state, not part of the plan a dry run shows)."""
+    provenance_files: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    recorded_provenance: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """``submit --from``: the provenance the record holds (what differs now is said as a warning)."""
     """The warnings ``prepare`` found (the rules' and Megatron's), shown by validate, dry run and submit."""
     expanded: tuple[tuple[Variant, Experiment], ...] | None = field(default=None, compare=False, repr=False)
     """A sweep's variants with their experiments, once ``prepare`` has built and checked them (planned from)."""
@@ -67,7 +72,7 @@ class Request:
         return f"{self.exp.recipe.name}{'-preflight' if self.preflight else ''}"
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Literal["single", "segments", "array", "preflight"]:
         if self.sweep is not None:
             return "array"
         return "preflight" if self.preflight else ("segments" if self.segments > 1 else "single")
@@ -257,25 +262,26 @@ def prepare(request: Request) -> Request:
     request = replace(request, exp=anchored(request.exp))
     writable_root(Path(request.exp.profile.output_root))
     _check_slurm_version(request)
+    found, diffs = provenance.collect(request.exp)
+    said = tuple(Problem("provenance", f"differs from the recorded run: {change}", "expected after an upgrade; "
+                         "compare the runs with orchestrator compare", "warning")
+                 for change in provenance.changes(request.recorded_provenance or {}, found)) \
+        if request.recorded_provenance is not None else ()
+    request = replace(request, provenance=found, provenance_files=tuple(diffs.items()))
     if request.sweep is None:
-        return replace(request, notes=tuple(check(request.exp, request.megatron_check)))
+        return replace(request, notes=tuple(check(request.exp, request.megatron_check)) + said)
     variants = expand(request.exp, request.sweep)
     own_checkpoints(variants)
-    found = problems_of([exp for _variant, exp in variants], request.megatron_check)
-    for (variant, _exp), problems in zip(variants, found):
+    checked = problems_of([exp for _variant, exp in variants], request.megatron_check)
+    for (variant, _exp), problems in zip(variants, checked):
         if stops := blocking(problems):
             raise InvalidSubmission([replace(p, setting=f"sweep.variants.{variant.name}: {p.setting}") for p in stops])
     (sweep_checks.one_array_script if request.slurm else sweep_checks.one_controller)(variants)
-    notes = tuple(dict.fromkeys(p for problems in found for p in problems))
+    notes = tuple(dict.fromkeys(p for problems in checked for p in problems)) + said
     return replace(request, expanded=tuple(variants), notes=notes)
 
 
 # ------------------------------------------------------------------------------------------------- the plan
-def job_id(number: int) -> str:
-    """The placeholder of job ``number`` (from 1) of a plan."""
-    return JOB_ID.format(number)
-
-
 def chunk_sizes(count: int, max_array_size: int) -> list[int]:
     """Array task ids must stay below MaxArraySize: split ``count`` tasks into chunks of at most that many."""
     size = max(1, max_array_size)
@@ -292,35 +298,6 @@ def make_plan(request: Request, run_dir: str, max_array_size: int = slurm.DEFAUL
     else:
         jobs = (_local_run(request, run_dir, first),)
     return Plan(request, run_dir, (PlannedFile("job.json", first.files["job.json"]),), jobs, first)
-
-
-def placeholders(count: int) -> list[str]:
-    """``JOBID_1`` ... ``JOBID_<count>``: the ids a plan shows before anything is submitted."""
-    return [job_id(n) for n in range(1, count + 1)]
-
-
-class Placeholders(Sequence[str]):
-    """``placeholders(count)`` without building the list: job n's placeholder on demand (a chain of n segments is
-    planned in linear time)."""
-
-    def __init__(self, count: int) -> None:
-        self.size = count
-
-    def __len__(self) -> int:
-        return self.size
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        if isinstance(index, slice):
-            return placeholders(self.size)[index]
-        if not -self.size <= index < self.size:
-            raise IndexError(index)
-        return job_id(index % self.size + 1)
 
 
 def _segment(request: Request, run_dir: str, index: int) -> PlannedJob:

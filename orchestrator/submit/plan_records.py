@@ -16,7 +16,8 @@ from ..spec import secret_names
 from ..spec.schema import to_dict
 from . import checks, run_records
 from .backends import slurm, slurm_limits
-from .plan import Plan, PlannedFile, PlannedTask, Request, dry_run_dir, job_id, make_plan, placeholders, prepare
+from .job_ids import job_id, placeholders
+from .plan import Plan, PlannedFile, PlannedTask, Request, dry_run_dir, make_plan, prepare
 
 CREATED_PLACEHOLDER = "<time of submission>"
 
@@ -55,7 +56,7 @@ def run_record(plan: Plan, ids: list[str], files: list[str], created: str = "") 
         overrides=list(req.overrides), command=[] if req.sweep else list(spec.command),
         env=secret_names.redact(spec.env), versions=submission_versions(plan.first.args.target),
         files=files, sweep=to_dict(req.sweep) if req.sweep else None, submitted_from=req.submitted_from,
-        created=created, megatron_check=checks.outcome(req.megatron_check, req.notes))
+        created=created, megatron_check=checks.outcome(req.megatron_check, req.notes), provenance=req.provenance)
     for job, job_id_ in zip(plan.jobs, ids):
         record.jobs.append(run_records.JobEntry(job_id=job_id_, role=job.role, script=job.script,
                                          dependency=job.dependency.text(ids) if job.dependency else None,

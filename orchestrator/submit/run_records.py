@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..spec.schema import ConfigError, from_dict
 
@@ -71,8 +71,8 @@ class TaskEntry:
 @dataclass
 class RunRecord:
     run_id: str
-    kind: str                        # "single", "segments" or "array"
-    backend: str                     # "slurm" or "local"
+    kind: Literal["single", "segments", "array", "preflight"]
+    backend: Literal["slurm", "local"]
     profile: dict[str, Any]          # {"name": ..., "resolved": {...}}
     recipe: dict[str, Any]
     overrides: list[str]
@@ -87,6 +87,7 @@ class RunRecord:
     error: str | None = None
     created: str = ""
     megatron_check: str = ""         # "accepted", "skipped (--no-megatron)" or why it did not run
+    provenance: dict[str, Any] = field(default_factory=dict)   # submit.provenance: git commits, image
     format: int = FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -208,10 +209,6 @@ def parse_record(data: Any, path: Path) -> RunRecord:
         record = from_dict(RunRecord, known, "record")
     except ConfigError as err:
         raise RecordError(f"{path}: {err.setting}: {err.problem}") from None
-    for field_name, value, allowed in (("record.backend", record.backend, ("slurm", "local")),
-                                       ("record.kind", record.kind, ("single", "segments", "array", "preflight"))):
-        if value not in allowed:
-            raise RecordError(f"{path}: {field_name}: {value[:40]!r} is not one of {', '.join(allowed)}")
     ids = [(f"record.jobs[{i}].job_id", j.job_id, _JOB_ID) for i, j in enumerate(record.jobs)]
     ids += [(f"record.tasks[{i}].job_id", t.job_id, _TASK_ID) for i, t in enumerate(record.tasks)]
     for field_name, value, pattern in ids:

@@ -121,5 +121,5 @@ def test_every_verb_loads_and_help_lists_them() -> None:
     from orchestrator.cli import VERBS, main
     assert [main.get_command(None, v).name for v in VERBS] == [  # type: ignore[arg-type, union-attr]
         "profiles", "recipes", "validate", "estimate", "plan", "render", "submit", "preflight", "status", "logs",
-        "cancel", "report", "runsh"]
+        "cancel", "report", "compare", "runsh"]
 

@@ -227,8 +227,11 @@ def test_a_real_submit_writes_what_the_dry_run_printed(cli: CliRunner, tmp_path:
     assert real.exit_code == 0, real.output
     [run_dir] = list((tmp_path / "runs").iterdir())
     dry_dir = str(json.loads(printed["record.json"])["run_id"])
-    written = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    every = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    written = [p for p in every if not p.startswith("provenance/")]
     assert written == sorted(printed)
+    for path in set(every) - set(written):   # the checkout's uncommitted diff: said by the dry run, not planned
+        assert path in dry.stdout.splitlines()[-1] and (run_dir / path).read_text().startswith("diff --git")
     for path, text in printed.items():
         expected = re.sub(r"JOBID_(\d)", lambda m: str(7000 + int(m[1])), text.replace(dry_dir, run_dir.name))
         actual = (run_dir / path).read_text()
