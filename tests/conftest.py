@@ -66,7 +66,7 @@ def cpu_machine() -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def warm_megatron_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One ``megatron_check --serve`` for the whole session (Megatron imported once, not in every CLI call and
-    every e2e job's rank 0): the same check and verdicts (``tests/megatron/test_megatron_server.py``); CLI
+    every e2e job's rank 0): the same check and verdicts (``tests/megatron_own/test_megatron_server.py``); CLI
     subprocesses and Slurm jobs find it through the environment. Without the 3.12 environment nothing is started
     and the tests that need it fail on their own."""
     import os

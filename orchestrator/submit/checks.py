@@ -19,6 +19,7 @@ from ..node import megatron_check as harness
 from ..spec import megatron_args
 from ..spec.config import Experiment
 from ..spec.megatron_versions import resolve_target
+from . import data_check
 from .problem import Problem
 from .rules import blocking, validate
 
@@ -179,6 +180,9 @@ def problems_of(exps: list[Experiment], with_megatron: bool = True) -> list[list
     """Per experiment: the toolkit's rules, then Megatron's own check (one process for every experiment whose
     rules pass) when ``with_megatron``."""
     found = [validate(exp) for exp in exps]
+    for problems, exp in zip(found, exps):     # the data, where it will be read (after the rules: paths are valid)
+        if not blocking(problems):
+            problems += data_check.problems(exp)
     if with_megatron:
         ready = [i for i, problems in enumerate(found) if not blocking(problems)]
         for i, extra in zip(ready, megatron_own_checks([exps[i] for i in ready])):

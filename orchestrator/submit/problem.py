@@ -8,7 +8,7 @@ from typing import Literal
 
 from ..spec.config import Experiment
 
-Severity = Literal["error", "missing", "warning"]
+Severity = Literal["error", "missing", "warning", "note"]
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,12 @@ class Problem:
     fix: str
     severity: Severity = "error"
     """'error' blocks rendering and submission; 'missing' (a required setting left empty) blocks submission
-    only, so a dry run still shows the files; 'warning' is printed and allowed."""
+    only, so a dry run still shows the files; 'warning' is printed and allowed; 'note' is information (the data's
+    tokens and epochs)."""
 
     def __str__(self) -> str:
+        if self.severity == "note":
+            return f"note: {self.setting}: {self.message}"
         return f"{self.severity}: {self.setting}: {self.message} (fix: {self.fix})"
 
 

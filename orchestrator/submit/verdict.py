@@ -36,4 +36,4 @@ def verdict(request: Request) -> Verdict:
         dry = dry_run(request)
     except InvalidSubmission as exc:
         return Verdict(tuple(exc.problems), None)
-    return Verdict(tuple(p for p in dry.plan.request.notes if p.severity == "warning"), dry)
+    return Verdict(tuple(p for p in dry.plan.request.notes if p.severity in ("warning", "note")), dry)

@@ -1,5 +1,5 @@
 """One-flag profiling: ``submit --profile-steps A-B [--profile-ranks R,..] [--memory-snapshot]`` → Megatron's
-torch-profiler and memory-history flags (Megatron's own check accepts them: tests/megatron), refusals in one line,
+torch-profiler and memory-history flags (Megatron's own check accepts them: tests/megatron_own), refusals in one line,
 and ``report`` listing what profiling wrote."""
 
 from __future__ import annotations

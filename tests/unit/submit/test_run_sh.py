@@ -25,14 +25,19 @@ def test_dry_run_with_defaults_renders_the_local_proxy(tmp_path: Path) -> None:
 
 
 def test_dry_run_with_filled_variables(tmp_path: Path) -> None:
+    from test_data_check import dataset    # the data is checked where the job reads it: it must exist
+
+    lustre = tmp_path / "lustre"
+    for name in ("a_text", "b_text"):
+        dataset(lustre / "data" / name, documents=4, length=64)
     out = run_sh(tmp_path, DRY_RUN="1", PROFILE="h100-eos", ACCOUNT="llm-pretrain", NNODES="64",
-                 CONTAINER_MOUNTS="/lustre/data:/data,/lustre/ckpt:/ckpt", DATA_PATH="1.0 /data/a_text 1.0 /data/b_text",
+                 CONTAINER_MOUNTS=f"{lustre}/data:/data,{lustre}/ckpt:/ckpt", DATA_PATH="1.0 /data/a_text 1.0 /data/b_text",
                  WANDB_PROJECT="dsv3", WANDB_API_KEY="sekrit-77",
                  EXTRA_SET="nodes=64 parallel.ep=32 training.train_iters=10")
     assert out.returncode == 0, out.stderr
     script = out.stdout.split("===== sbatch.sh =====")[1]
     assert "#SBATCH --account=llm-pretrain" in script and "#SBATCH --nodes=64" in script
-    assert "--container-mounts=/lustre/data:/data,/lustre/ckpt:/ckpt" in script
+    assert f"--container-mounts={lustre}/data:/data,{lustre}/ckpt:/ckpt" in script
     spec = json.loads(out.stdout.split("===== job.json =====")[1].split("=====")[0])
     cmd = spec["command"]
     assert cmd[cmd.index("--data-path") + 1: cmd.index("--data-path") + 5] == ["1.0", "/data/a_text", "1.0", "/data/b_text"]
