@@ -15,7 +15,8 @@ VERBS: dict[str, str] = {
     "profiles": "profiles:profiles", "recipes": "profiles:recipes", "validate": "validate:validate",
     "estimate": "estimate:estimate", "plan": "plan:plan", "render": "render:render", "submit": "submit:submit",
     "preflight": "preflight:preflight", "status": "status:status_cmd", "logs": "logs:logs", "cancel": "cancel:cancel",
-    "report": "report:report", "compare": "compare:compare", "runsh": "runsh:runsh",
+    "report": "report:report", "compare": "compare:compare", "data": "data:data",
+    "runsh": "runsh:runsh",
 }
 """Verb name -> ``module:attribute`` under ``orchestrator.cli``, in the order ``--help`` lists them."""
 

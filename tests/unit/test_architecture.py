@@ -17,6 +17,7 @@ FLOORS = {  # package -> floor; a module imports only from its own floor or belo
     "orchestrator.spec": 3,
     "orchestrator.estimate": 4,
     "orchestrator.submit": 4,
+    "orchestrator.data": 4,
     "orchestrator.observe": 5,
     "orchestrator.cli": 6, "orchestrator.__main__": 6,
 }
@@ -121,5 +122,5 @@ def test_every_verb_loads_and_help_lists_them() -> None:
     from orchestrator.cli import VERBS, main
     assert [main.get_command(None, v).name for v in VERBS] == [  # type: ignore[arg-type, union-attr]
         "profiles", "recipes", "validate", "estimate", "plan", "render", "submit", "preflight", "status", "logs",
-        "cancel", "report", "compare", "runsh"]
+        "cancel", "report", "compare", "data", "runsh"]
 

@@ -1,0 +1,1 @@
+"""Training data: the indexed datasets Megatron reads, checked (``index``) and made (``prepare``)."""

@@ -1,0 +1,61 @@
+"""Megatron's indexed dataset (``PREFIX.idx`` + ``PREFIX.bin``) read without importing megatron-core: the header
+(magic, version, dtype, sequence and document counts), the sequence lengths, and the ``.bin`` checked against them.
+Standard library only (the submit side checks data on login nodes that have no torch)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"MMIDIDX\x00\x00"
+"""The first bytes of a Megatron ``.idx`` (megatron.core.datasets.indexed_dataset._INDEX_HEADER)."""
+
+DTYPES: dict[int, tuple[str, int, int]] = {
+    1: ("uint8", 1, 2**8 - 1), 2: ("int8", 1, 2**7 - 1), 3: ("int16", 2, 2**15 - 1), 4: ("int32", 4, 2**31 - 1),
+    5: ("int64", 8, 2**63 - 1), 6: ("float64", 8, 2**53), 7: ("float32", 4, 2**24), 8: ("uint16", 2, 2**16 - 1)}
+"""megatron-core's DType codes: name, bytes per token, the largest token id it holds exactly."""
+
+
+@dataclass(frozen=True)
+class Index:
+    """What a ``.idx`` says of its dataset."""
+
+    dtype: str
+    itemsize: int
+    max_id: int
+    sequences: int
+    documents: int
+    tokens: int
+
+
+class DataError(ValueError):
+    """A dataset that Megatron would fail on; the message names the file."""
+
+
+def read_index(prefix: Path) -> Index:
+    """The ``.idx`` of ``prefix`` parsed, and the ``.bin`` checked against it."""
+    idx, bin_ = prefix.with_name(prefix.name + ".idx"), prefix.with_name(prefix.name + ".bin")
+    for path in (idx, bin_):
+        if not path.is_file():
+            raise DataError(f"{path} does not exist")
+    try:
+        with idx.open("rb") as fh:
+            head = fh.read(len(MAGIC) + 8 + 1 + 8 + 8)
+            if head[:len(MAGIC)] != MAGIC:
+                raise DataError(f"{idx} is not a Megatron index (its first bytes are not {MAGIC!r})")
+            version, code, sequences, documents = struct.unpack("<QBQQ", head[len(MAGIC):])
+            if version != 1 or code not in DTYPES:
+                raise DataError(f"{idx}: version {version}, dtype code {code}: not an index megatron-core reads")
+            lengths = fh.read(4 * sequences)
+        size = bin_.stat().st_size
+    except PermissionError as err:
+        raise DataError(f"{err.filename} cannot be read: permission denied") from None
+    if len(lengths) != 4 * sequences:
+        raise DataError(f"{idx} is cut short: it announces {sequences} sequences")
+    name, itemsize, max_id = DTYPES[code]
+    tokens = sum(struct.unpack(f"<{sequences}i", lengths))
+    if size != tokens * itemsize:
+        raise DataError(f"{bin_} holds {size} bytes; its index says {tokens} {name} tokens ({tokens * itemsize} "
+                        "bytes): cut short or from another dataset")
+    return Index(name, itemsize, max_id, sequences, documents - 1, tokens)   # document_indices starts with a 0
