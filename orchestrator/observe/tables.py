@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -25,5 +26,15 @@ def table(headers: Sequence[str], cells: Sequence[Sequence[str]], right: Collect
 
 
 def to_json(rows: Sequence[Any]) -> str:
-    """Dataclass rows as an indented JSON list."""
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    """Dataclass rows as an indented JSON list; a NaN or infinite figure is null (bare NaN is not JSON)."""
+    return json.dumps(_finite([asdict(r) for r in rows]), indent=2, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -190,6 +190,10 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(path, f"expected an integer, got {_shown(value)}", "write a whole number, e.g. 8")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            written = getattr(value, "text", "")
+            if value == 0 and any(c in "123456789" for c in written.lower().split("e")[0]):
+                raise ConfigError(path, f"{written[:40]} is too small for a number: it would be 0.0",
+                                  "write a number within range (1e-300 or larger), or 0")
             try:
                 return float(value)   # a plain float: the text a YAML float remembers is not kept
             except OverflowError:

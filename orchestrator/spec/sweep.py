@@ -50,10 +50,10 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ConfigError("sweep.variants", "is empty", "list at least one variant")
     seen: set[str] = set()
     for i, variant in enumerate(sweep.variants):
-        if not variant.name or variant.name in seen:
-            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty or repeated",
+        if not variant.name or variant.name.lower() in seen:
+            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty or repeated (names differing only in case count as one)",
                               "give each variant a unique name of letters, digits, . _ -")
-        seen.add(variant.name)
+        seen.add(variant.name.lower())
     return sweep
 
 

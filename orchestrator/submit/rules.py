@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from ..spec import machine, layout as layout_mod
+from ..spec import gpus, machine, layout as layout_mod
 from ..spec import secret_names, shellsafe, slurm_time
 from ..spec.config import Experiment
 from ..spec.megatron_versions import parse_version
@@ -91,6 +91,7 @@ def rule_rendered_values(exp: Experiment) -> list[Problem]:
             out.append(Problem(f"{source}.{name}", "is passed through by name (profile.env_passthrough), so no value "
                                "may be written for it", f"remove it from {source} and export {name} in your shell"))
     out += _secrets_in_setup(exp.profile.setup)
+    out += _empty_or_unrunnable(exp)
     if pattern := sorted(set(exp.profile.output_root) & set(FILENAME_PATTERN_CHARS)):
         out.append(Problem("profile.output_root", f"{exp.profile.output_root[:80]!r} holds {' '.join(pattern)}, which "
                            "Slurm and submitit expand in log and job paths (%j is the job id): the job's logs would "
@@ -107,6 +108,26 @@ def rule_rendered_values(exp: Experiment) -> list[Problem]:
 FILENAME_PATTERN_CHARS = "%\\"
 """What Slurm's filename patterns (``--output``, ``--error``, ``--chdir``) and submitit's folder expand: ``%j``,
 ``%x``, ... and the backslash that escapes them."""
+
+MEMORY = re.compile(r"^[0-9]+[KMGT]?$")
+"""A Slurm memory size (``--mem``): a number of megabytes, or with a K, M, G or T suffix; 0 = all of the node's."""
+
+
+def _empty_or_unrunnable(exp: Experiment) -> list[Problem]:
+    """Settings that would be accepted as written and then do nothing, or nothing sensible."""
+    p, out = exp.profile, []
+    if not p.python.strip():
+        out.append(Problem("profile.python", "is empty: no interpreter would run the ranks", "set profile.python=python3"))
+    if not exp.recipe.training.tokenizer_type.strip():
+        out.append(Problem("training.tokenizer_type", "is empty", "set NullTokenizer, HuggingFaceTokenizer, ..."))
+    if p.scheduler == "local" and p.container.image:
+        out.append(Problem("profile.container.image", "the local back-end runs no container: the image would be "
+                           "ignored", "remove it, or use a Slurm profile with pyxis"))
+    if p.mem is not None and p.mem != "" and not MEMORY.fullmatch(p.mem):
+        out.append(Problem("profile.mem", f"{p.mem[:40]!r} is not a Slurm memory size", "write e.g. 0 (all), 512G "
+                           "or 500000 (MB)"))
+    return out
+
 
 ASSIGNMENT = re.compile(r"(?:^|[\s;&|(])(?:export\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_][A-Za-z0-9_]*)=")
 """A shell assignment in a setup line (``export HF_TOKEN=...``, ``A=1 cmd``)."""
@@ -208,6 +229,10 @@ def rule_switches(exp: Experiment) -> list[Problem]:
          "job started (seen on 1 x H200)", "set switches.token_dispatcher=alltoall switches.deepep=false, or EP > 1")
     need(not s.fp8_param_gather or s.fp8_blockwise, "fp8_param_gather", "FP8 param gather needs FP8",
          "set switches.fp8_blockwise=true or switches.fp8_param_gather=false")
+    gpu = gpus.GPUS.get((exp.profile.gpu or "").lower())
+    need(not (s.fp8_blockwise and gpu is not None and gpu.fp8_tflops == 0), "fp8_blockwise",
+         f"the {exp.profile.gpu} has no FP8 tensor cores (Transformer Engine refuses FP8 there)",
+         "set switches.fp8_blockwise=false switches.fp8_param_gather=false")
     need(not s.fp8_param_gather or p.distributed_optimizer, "fp8_param_gather",
          "FP8 param gather needs the distributed optimizer", "set parallel.distributed_optimizer=true")
     need(not s.router_padding_for_fp8 or s.fp8_blockwise, "router_padding_for_fp8", "routing-map padding is for FP8",

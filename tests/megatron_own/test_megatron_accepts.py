@@ -27,14 +27,21 @@ PROFILES = sorted(p.stem for p in (ROOT / "cluster_profiles").glob("*.yaml"))
 RECIPES = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 FILLS = ["profile.account=acct", "profile.container.image=/images/megatron.sqsh"]
+"""What a user fills in on a Slurm cluster (the local back-end runs no container: it refuses an image)."""
+
+
+def fills(profile: str) -> list[str]:
+    from orchestrator.spec.config import load_profile
+
+    return FILLS if load_profile(profile).scheduler == "slurm" else []
 
 
 def experiment(profile: str, recipe: str | None, extra: list[str] = []) -> Experiment | None:
     """The profile and recipe as a user fills them (account, image, the recipe's node count); None where the
     toolkit's own rules refuse the pair (e.g. the 671B recipe on a 2-GPU machine)."""
-    exp = load_experiment(profile, recipe, [*FILLS, *extra])
+    exp = load_experiment(profile, recipe, [*fills(profile), *extra])
     if exp.recipe.nodes is not None and exp.recipe.nodes != exp.profile.nodes and exp.profile.scheduler == "slurm":
-        exp = load_experiment(profile, recipe, [*FILLS, f"profile.nodes={exp.recipe.nodes}", *extra])
+        exp = load_experiment(profile, recipe, [*fills(profile), f"profile.nodes={exp.recipe.nodes}", *extra])
     return None if blocking(validate(exp)) else exp
 
 
@@ -63,8 +70,8 @@ def every_launch() -> tuple[list[dict[str, Any]], set[str], set[str], set[str]]:
             jobs += launches(Request(exp, megatron_check=False))
             if exp.profile.scheduler == "slurm":
                 jobs += launches(Request(exp, segments=2, megatron_check=False))
-        run_sh = {str(row["name"]): str(row["value"]) for row in block_variables(load_experiment(profile, None, FILLS).profile)}
-        run_sh.update(ACCOUNT="acct", CONTAINER_IMAGE="/images/megatron.sqsh")
+        run_sh = {str(row["name"]): str(row["value"]) for row in block_variables(load_experiment(profile, None, fills(profile)).profile)}
+        run_sh.update(ACCOUNT="acct", **({"CONTAINER_IMAGE": "/images/megatron.sqsh"} if fills(profile) else {}))
         if (exp := experiment(profile, None, overrides_from_env(run_sh))) is not None:
             jobs += launches(Request(exp, megatron_check=False))
         for path in SWEEPS:

@@ -19,16 +19,23 @@ from orchestrator.submit.run_script import render_run_sh
 ROOT = Path(__file__).parents[3]
 PROFILES = sorted(p.stem for p in (ROOT / "cluster_profiles").glob("*.yaml"))
 FILLS = ["profile.account=acct", "profile.container.image=/images/megatron.sqsh"]
+"""What a user fills in on a Slurm cluster (the local back-end runs no container: it refuses an image)."""
+
+
+def fills(profile: str) -> list[str]:
+    from orchestrator.spec.config import load_profile
+
+    return FILLS if load_profile(profile).scheduler == "slurm" else []
 
 
 def scripts(profile: str) -> dict[str, str]:
-    exp = load_experiment(profile, None, FILLS)
+    exp = load_experiment(profile, None, fills(profile))
     requests = [Request(exp, megatron_check=False)]
     if exp.profile.scheduler == "slurm":
         requests.append(Request(exp, segments=2, megatron_check=False))
     one_gpu = ["parallel.ep=1", "switches.ep_a2a_overlap=false", "switches.delay_wgrad_compute=false",
                "switches.token_dispatcher=alltoall", "switches.deepep=false"] if exp.profile.gpus_per_node < 2 else []
-    proxy = load_experiment(profile, "dsv3-proxy-3l", [*FILLS, "profile.nodes=1", *one_gpu])  # the sweep's EP 2 fits
+    proxy = load_experiment(profile, "dsv3-proxy-3l", [*fills(profile), "profile.nodes=1", *one_gpu])  # the sweep's EP 2 fits
     requests.append(Request(proxy, sweep=load_sweep(ROOT / "sweeps" / "proxy-repeat.yaml"), megatron_check=False))
     found = {f"{r.kind}/{f.path}": f.text for r in requests for f in plan_records.dry_run(r).files
              if f.path.endswith(".sh")}
