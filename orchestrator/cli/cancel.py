@@ -39,11 +39,32 @@ def _state(target: str, record: run_records.RunRecord, states: dict[str, JobStat
     return known[-1] if known else tasks[0]
 
 
+def _cancel_killed_submit(run_dir: Path) -> None:
+    """A submit killed before it wrote record.json: cancel what its journal lists (this run's jobs only)."""
+    refused = False
+    for name, job_id in run_records.journaled(run_dir):
+        back = backends.backend(name)
+        if (why := back.not_the_runs(job_id, run_dir)) is not None:
+            click.echo(f"{job_id} is not a job of {run_dir.name}: {why}; left alone", err=True)
+            refused = True
+            continue
+        try:
+            back.cancel(job_id, None, False)
+        except (SlurmError, LaunchError) as exc:
+            fail(f"cancel: {exc}", EXIT_FAILED)
+        click.echo(f"cancelled {job_id} (a submit killed before it wrote record.json)")
+    if refused:
+        raise SystemExit(EXIT_FAILED)
+
+
 @click.command("cancel")
 @job_selection_options
 @click.option("--requeue", is_flag=True, help="requeue instead of cancelling (the job runs again, log appended)")
 def cancel(run: str | None, root: Path | None, job: str | None, task: str | None, requeue: bool) -> None:
     """Cancel every job of RUN (a directory or run id; default the newest run)."""
+    if run and (Path(run) / run_records.JOURNAL).is_file() and not (Path(run) / run_records.RECORD).exists():
+        _cancel_killed_submit(Path(run).resolve())
+        return
     run_dir, record, job = select_job("cancel", run, root, job, task)
     back = backends.backend(record.backend)
     try:

@@ -35,9 +35,15 @@ class DataError(ValueError):
 
 def read_index(prefix: Path) -> Index:
     """The ``.idx`` of ``prefix`` parsed, and the ``.bin`` checked against it."""
+    if not prefix.name or "\0" in str(prefix):
+        raise DataError(f"{str(prefix)[:80]!r} is not a dataset prefix")
     idx, bin_ = prefix.with_name(prefix.name + ".idx"), prefix.with_name(prefix.name + ".bin")
     for path in (idx, bin_):
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as err:
+            raise DataError(f"{str(path)[:80]}: {err.strerror or err}") from None
+        if not found:
             raise DataError(f"{path} does not exist")
     try:
         with idx.open("rb") as fh:
@@ -51,6 +57,8 @@ def read_index(prefix: Path) -> Index:
         size = bin_.stat().st_size
     except PermissionError as err:
         raise DataError(f"{err.filename} cannot be read: permission denied") from None
+    except OSError as err:   # a name too long, a directory named like the file, ...
+        raise DataError(f"{str(prefix)[:80]}: {err.strerror or err}") from None
     if len(lengths) != 4 * sequences:
         raise DataError(f"{idx} is cut short: it announces {sequences} sequences")
     name, itemsize, max_id = DTYPES[code]

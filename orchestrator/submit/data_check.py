@@ -43,9 +43,13 @@ def _number(text: str) -> float | None:
 
 
 def host_path(exp: Experiment, path: str) -> Path:
-    """Where the job's ``path`` is on this machine: through the longest container mount that covers it."""
+    """Where the job's ``path`` is on this machine: through the longest container mount that covers it. Megatron
+    opens it as written (no shell expands it): a ``~`` is a DataError, not a home directory."""
+    if path.startswith("~"):
+        raise DataError(f"{path[:80]!r}: Megatron opens the path as written and does not expand ~ (write the "
+                        "absolute path)")
     if not exp.profile.container.image:
-        return Path(path).expanduser()
+        return Path(path)
     best: tuple[int, str] | None = None
     for mount in exp.profile.container.mounts:
         src, _, dst = mount.partition(":")

@@ -194,6 +194,7 @@ def _carry_out(p: Plan, run_dir: Path, ids: list[str], written: list[str], signa
         try:
             with signals.deferred():
                 ids.append(_start(p, job, files, run_dir))
+                run_records.journal(run_dir, p.request.exp.profile.scheduler, ids[-1])
         except LaunchError as exc:
             error = exc
             break
@@ -227,6 +228,7 @@ def _finish(run_dir: Path, record: run_records.RunRecord, error: Exception | Non
     if error is not None:
         record.error = str(error)
     run_records.write_record(run_dir, record)
+    (run_dir / run_records.JOURNAL).unlink(missing_ok=True)     # the record says it all now
     if error is not None:
         raise LaunchError(f"{error} (run directory {run_dir}, record.json lists what was submitted)") from error
     return Submission(run_dir, record)

@@ -25,6 +25,10 @@ from typing import Any, Literal
 from ..spec.schema import ConfigError, from_dict
 
 RECORD = "record.json"
+JOURNAL = "submitted.txt"
+"""While a submit runs: ``<backend> <job id>`` per line, appended as each job is accepted, before ``record.json``
+exists; removed once the record is written. Left behind only by a submit killed outright (SIGKILL, a lost
+machine), and then what ``cancel RUN_DIR`` reads to cancel what that submit started."""
 TASK_EXIT = "exit_status"
 TASK_STARTED = "started_at"
 """Written into a local sweep task's directory when that task has ended: its exit status."""
@@ -137,6 +141,24 @@ def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
         except RunError:
             continue
     raise RunError(f"cannot create a new run directory under {Path(root).expanduser().resolve()}")
+
+
+def journal(run_dir: Path, backend: str, job_id: str) -> None:
+    """Append one accepted job to the run's journal, on disk before the next sbatch."""
+    with open(run_dir / JOURNAL, "a", encoding="utf-8") as handle:
+        handle.write(f"{backend} {job_id}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def journaled(run_dir: Path) -> list[tuple[str, str]]:
+    """(backend, job id) of every job a killed submit's journal lists (malformed lines are skipped)."""
+    try:
+        lines = (run_dir / JOURNAL).read_text(encoding="utf-8", errors="replace").splitlines()[:100_000]
+    except OSError:
+        return []
+    found = [tuple(line.split()) for line in lines]
+    return [(b, j) for b, j in (f for f in found if len(f) == 2) if b in ("slurm", "local") and j.isdigit()]
 
 
 def write_new(path: Path, text: str, mode: int = 0o644) -> None:

@@ -438,3 +438,33 @@ def test_cancel_leaves_a_job_that_is_not_the_runs_alone(workspace: Workspace) ->
         assert ws.cluster.run("squeue", "-h", "-j", bystander, "-o", "%T").stdout.strip() == "RUNNING"
     finally:
         ws.cluster.run("scancel", bystander, check=False)
+
+
+def test_a_submit_killed_outright_leaves_a_journal_that_cancel_reads(workspace: Workspace) -> None:
+    """SIGKILL (no handler can run): the jobs sbatch had accepted are in the run's journal, written as each was
+    accepted, and `cancel RUN_DIR` cancels them although no record.json was written."""
+    import signal
+    import subprocess
+    import sys
+
+    ws = workspace
+    before = _jobs_submitted(ws.cluster)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "submit", *BASE, "--no-megatron",
+                             "--segments", "300"], cwd=ws.cwd, env=ws.cluster.env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _jobs_submitted(ws.cluster) >= before + 3, 120, "the first segments to be submitted")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        [run_dir] = [d for d in ws.runs.iterdir() if d.is_dir()]
+        assert not (run_dir / "record.json").exists()
+        journaled = [line.split()[1] for line in (run_dir / "submitted.txt").read_text().splitlines()]
+        submitted = _jobs_submitted(ws.cluster) - before
+        assert len(journaled) >= 3 and submitted - len(journaled) in (0, 1)   # the sbatch in flight as it died
+        out = ws.cli("cancel", str(run_dir))
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.count("cancelled ") == len(journaled)
+        wait_until(lambda: not ws.cluster.run("squeue", "-h", "-o", "%i", "-t", "PD,R", "-j", ",".join(journaled),
+                                              check=False).stdout.split(), 60, "the journaled jobs to leave the queue")
+    finally:
+        ws.cluster.run("scancel", "-n", "dsv3-proxy-3l", check=False)   # a job sbatch took as the process died

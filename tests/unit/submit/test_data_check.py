@@ -86,3 +86,11 @@ def test_validate_says_it_and_submit_refuses_before_anything_is_written(tmp_path
     out = CliRunner().invoke(main, ["validate", "--profile", "local-slurm", "--no-megatron",
                                     "--set", f"training.data_path=[{tmp_path}/missing]"])
     assert out.exit_code == 2 and f"error: training.data_path: {tmp_path}/missing.idx does not exist" in out.stderr
+
+
+def test_a_home_relative_path_is_refused_not_expanded(tmp_path: Path) -> None:
+    """Megatron opens --data-path as written: '~/data/a' would not be found by the job even where it exists here
+    (hypothesis found '~$(touch PWNED)' raising from Path.expanduser)."""
+    for path in ("~/data/a", "~$(touch PWNED)"):
+        [found] = check(tmp_path, f"training.data_path=['{path}']")
+        assert found.startswith("error: training.data_path: ") and "does not expand ~" in found, found

@@ -26,3 +26,13 @@ def test_a_bystanders_job_is_not() -> None:
     assert slurm.foreign(line("alice", "/home/alice/slurm-25.out"), Path(RUN), "alice") == \
         f"its output goes to /home/alice/slurm-25.out, not into the run directory {RUN}"
     assert slurm.foreign(line("alice", f"{RUN}-other/logs/x.log"), Path(RUN), "alice") is not None
+
+
+def test_the_journal_of_a_killed_submit_is_read_as_data(tmp_path: Path) -> None:
+    from orchestrator.submit import run_records
+
+    run_records.journal(tmp_path, "slurm", "41")
+    run_records.journal(tmp_path, "slurm", "42")
+    with open(tmp_path / run_records.JOURNAL, "a") as fh:
+        fh.write("slurm 43; scancel -u bob\nevil 44\nslurm\n")
+    assert run_records.journaled(tmp_path) == [("slurm", "41"), ("slurm", "42")]
