@@ -64,8 +64,11 @@ def test_first_readme_command_runs_the_local_preflight(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "preflight ok: 2 ranks" in out.stdout
     assert "rank 0/2" in out.stdout and "rank 1/2" in out.stdout and "all-reduce ok (gloo)" in out.stdout
+    assert "== Megatron's own argument check: accepted" in out.stdout       # it says what it ran
     if "== training run skipped:" not in out.stdout:  # a machine with GPUs and megatron.training trains the proxy
         assert re.search(r"dsv3-proxy-3l-\S+ +\S+ +run +COMPLETED", out.stdout)
+    else:                                             # and what a GPU would add
+        assert "(on a machine with GPUs and megatron-core >= 0.17, run.sh picks the configuration" in out.stdout
     assert re.search(r"dsv3-proxy-3l-preflight-\S+ +\S+ +preflight +COMPLETED +0", out.stdout)
     assert "orchestrator render --profile h100-eos --run-sh" in out.stdout
     [run_dir] = [p for p in (tmp_path / "runs").iterdir() if "preflight" in p.name]
