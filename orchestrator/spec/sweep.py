@@ -51,8 +51,13 @@ def load_sweep(path: str | Path) -> Sweep:
     seen: set[str] = set()
     for i, variant in enumerate(sweep.variants):
         if not variant.name or variant.name.lower() in seen:
-            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty or repeated (names differing only in case count as one)",
-                              "give each variant a unique name of letters, digits, . _ -")
+            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is empty or repeated (names "
+                              "differing only in case count as one)", "give each variant a unique name of letters, "
+                              "digits, . _ -")
+        if variant.name.isdigit():
+            raise ConfigError(f"sweep.variants[{i}].name", f"{variant.name!r} is a number: `--task {variant.name}` "
+                              "would mean task index " + variant.name, "give it a name with a letter (e.g. "
+                              f"v{variant.name})")
         seen.add(variant.name.lower())
     return sweep
 

@@ -299,6 +299,8 @@ CASES: list[Case] = [
     Case(9, "local-ignores-image", ("submit", "--profile", "local", "--recipe", "dsv3-proxy-3l", "--set",
                                     "profile.output_root={tmp}/runs", "--set", "profile.container.image=/i.sqsh"),
          "profile.container.image"),
+    with_sweep(9, "variant-named-like-a-task-index", "sweep.variants[0].name",
+               "name: s\nvariants:\n  - name: '1'\n  - name: '0'\n"),
     with_sweep(9, "variant-names-differ-in-case", "sweep.variants[1].name",
                "name: s\nvariants:\n  - name: Best\n  - name: best\n"),
     Case(9, "profiles-dir-empty", ("submit", "--profiles-dir", "", *BASE), "--profiles-dir"),
