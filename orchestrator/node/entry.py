@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -362,13 +363,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = replace(spec, command=(sys.executable, "-u", "-m", "orchestrator.node.preflight",
                                       str(Path(args.spec).resolve())))
     dist, _bound, env, command = prepare(spec, os.environ)
-    if dist.rank == 0 and not args.preflight:
-        write_packages(spec, Path(args.spec).parent, env)
+    listing = None
+    if dist.rank == 0 and not args.preflight:   # beside the training, not before it: pip takes seconds
+        listing = threading.Thread(target=write_packages, args=(spec, Path(args.spec).parent, env), daemon=True)
+        listing.start()
     try:
         return run_child(command, env)
     except OSError as exc:
         log(f"error: cannot run {command[0]}: {exc.strerror}")
         return 127
+    finally:
+        if listing is not None:
+            listing.join(timeout=120)
 
 
 if __name__ == "__main__":
