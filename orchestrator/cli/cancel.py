@@ -8,7 +8,7 @@ import click
 
 from ..submit import run_records
 from ..submit import backends
-from ..submit.backends.base import JobState, LaunchError
+from ..submit.backends.base import Backend, JobState, LaunchError
 from ..submit.backends.slurm import SlurmError
 from .common import job_selection_options, select_job
 from .output import EXIT_FAILED, fail
@@ -39,21 +39,28 @@ def _state(target: str, record: run_records.RunRecord, states: dict[str, JobStat
     return known[-1] if known else tasks[0]
 
 
+def _act(back: Backend, target: str, run_dir: Path, said: str, requeue: bool = False) -> bool:
+    """Cancel (or requeue) one job or array task of the run, when the scheduler's view says it is the run's;
+    False when it is not (it is left alone and the line says why)."""
+    base, _, task = target.partition("_")
+    if (why := back.not_the_runs(base, run_dir)) is not None:
+        click.echo(f"{target} is not a job of run {run_dir.name}: {why}; left alone", err=True)
+        return False
+    try:
+        back.cancel(base, int(task) if task else None, requeue)
+    except LaunchError as exc:
+        fail(f"--requeue: {exc}")
+    except SlurmError as exc:
+        fail(f"cancel: {exc}", EXIT_FAILED)
+    click.echo(f"{'requeued' if requeue else 'cancelled'} {target} ({said})")
+    return True
+
+
 def _cancel_killed_submit(run_dir: Path) -> None:
     """A submit killed before it wrote record.json: cancel what its journal lists (this run's jobs only)."""
-    refused = False
-    for name, job_id in run_records.journaled(run_dir):
-        back = backends.backend(name)
-        if (why := back.not_the_runs(job_id, run_dir)) is not None:
-            click.echo(f"{job_id} is not a job of {run_dir.name}: {why}; left alone", err=True)
-            refused = True
-            continue
-        try:
-            back.cancel(job_id, None, False)
-        except (SlurmError, LaunchError) as exc:
-            fail(f"cancel: {exc}", EXIT_FAILED)
-        click.echo(f"cancelled {job_id} (a submit killed before it wrote record.json)")
-    if refused:
+    done = [_act(backends.backend(name), job_id, run_dir, "a submit killed before it wrote record.json")
+            for name, job_id in run_records.journaled(run_dir)]
+    if not all(done):
         raise SystemExit(EXIT_FAILED)
 
 
@@ -80,17 +87,6 @@ def cancel(run: str | None, root: Path | None, job: str | None, task: str | None
         if state is not None and state.source == "none":
             click.echo(f"{target} ({record.run_id}) is not known to the scheduler: nothing to cancel")
             continue
-        base, _, task = target.partition("_")
-        if (why := back.not_the_runs(base, run_dir)) is not None:
-            click.echo(f"{target} is not a job of run {record.run_id}: {why}; left alone", err=True)
-            refused = True
-            continue
-        try:
-            back.cancel(base, int(task) if task else None, requeue)
-        except LaunchError as exc:
-            fail(f"--requeue: {exc}")
-        except SlurmError as exc:
-            fail(f"cancel: {exc}", EXIT_FAILED)
-        click.echo(f"{'requeued' if requeue else 'cancelled'} {target} ({record.run_id})")
+        refused = not _act(back, target, run_dir, record.run_id, requeue) or refused
     if refused:
         raise SystemExit(EXIT_FAILED)

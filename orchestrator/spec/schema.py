@@ -183,11 +183,11 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(path, f"expected true or false, got {_shown(value)}", "write true or false")
+        raise ConfigError(path, f"expected true or false, got {shown(value)}", "write true or false")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(path, f"expected an integer, got {_shown(value)}", "write a whole number, e.g. 8")
+        raise ConfigError(path, f"expected an integer, got {shown(value)}", "write a whole number, e.g. 8")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             written = getattr(value, "text", "")
@@ -199,7 +199,7 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
             except OverflowError:
                 raise ConfigError(path, f"{str(value)[:20]}... is too large for a number",
                                   "write a number within range") from None
-        raise ConfigError(path, f"expected a number, got {_shown(value)}", "write a number, e.g. 1.0e-4")
+        raise ConfigError(path, f"expected a number, got {shown(value)}", "write a number, e.g. 1.0e-4")
     if tp is str:
         if isinstance(value, str) and shellsafe.has_control(value):
             raise ConfigError(path, f"{value[:80]!r} holds a line break or control character",
@@ -209,7 +209,7 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
         written = getattr(value, "text", None) if isinstance(value, float) else None
         if isinstance(written, str) and written:
             return written   # spec.yamltext's float: the text as written (1.50 stays 1.50)
-        raise ConfigError(path, f"expected a string, got {_kind(value)} {_shown(value)}",
+        raise ConfigError(path, f"expected a string, got {_kind(value)} {shown(value)}",
                           f"quote it to keep the text as written, e.g. {path.rsplit('.', 1)[-1]}: \"...\"")
     if tp is Any:
         return value
@@ -249,7 +249,7 @@ def _suggest(key: str, names: list[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else f"valid settings: {', '.join(names)}"
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A value as an error line shows it: its repr, cut to 60 characters with its length said."""
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}... ({len(text)} characters)"
@@ -259,5 +259,5 @@ def _kind(value: Any) -> str:
     return type(value).__name__ if value is not None else "nothing"
 
 
-__all__ = ["ConfigError", "Valid", "coerce", "doc", "field_doc", "from_dict", "merge", "nested", "set_path", "to_dict",
-           "valid_of"]
+__all__ = ["ConfigError", "Valid", "coerce", "doc", "field_doc", "from_dict", "merge", "nested", "set_path", "shown",
+           "to_dict", "valid_of"]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from . import run_records
 from .plan import Request, anchored
 from ..spec.config import ClusterProfile, Experiment, Recipe, load_experiment
-from ..spec.schema import ConfigError, from_dict, to_dict
+from ..spec.schema import ConfigError, from_dict, shown, to_dict
 from ..spec.sweep import Sweep
 
 T = TypeVar("T")
@@ -58,8 +58,8 @@ def _derived(recorded: Experiment, overrides: list[str], where: Path) -> Experim
         if changed := differences(to_dict(then), to_dict(now)):
             key, was, is_now = changed[0]
             more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
-            raise ConfigError(f"--from: {where}: {group}.{key}", f"the record says {_short(was)}, its {group} "
-                              f"{now.name!r} with its overrides gives {_short(is_now)}{more}", ANEW)
+            raise ConfigError(f"--from: {where}: {group}.{key}", f"the record says {shown(was)}, its {group} "
+                              f"{now.name!r} with its overrides gives {shown(is_now)}{more}", ANEW)
     return exp
 
 
@@ -69,11 +69,6 @@ def differences(then: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, A
         return [d for key in sorted(set(then) | set(now), key=str)
                 for d in differences(then.get(key), now.get(key), f"{prefix}{key}." if prefix or key else "")]
     return [] if then == now else [(prefix.rstrip("."), then, now)]
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _recorded(cls: type[T], section: dict[str, object], name: str, where: Path) -> T:

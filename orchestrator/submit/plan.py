@@ -49,13 +49,14 @@ class Request:
     megatron_check: bool = True
     """Run Megatron's own argument check (``validate``/``submit --no-megatron`` turn it off; the record says so)."""
     notes: tuple[Problem, ...] = field(default=(), compare=False)
+    """The warnings ``prepare`` found (the rules' and Megatron's), shown by validate, dry run and submit."""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False)
     """Which code runs (``provenance.collect``, filled by ``prepare``); its diffs are written by a real submit
     beside the plan's files (they are the checkout's state, not part of the plan a dry run shows)."""
     provenance_files: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    """Those diffs: (path in the run directory, text)."""
     recorded_provenance: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     """``submit --from``: the provenance the record holds (what differs now is said as a warning)."""
-    """The warnings ``prepare`` found (the rules' and Megatron's), shown by validate, dry run and submit."""
     expanded: tuple[tuple[Variant, Experiment], ...] | None = field(default=None, compare=False, repr=False)
     """A sweep's variants with their experiments, once ``prepare`` has built and checked them (planned from)."""
 

@@ -57,17 +57,18 @@ def image_state(image: str) -> dict[str, Any]:
 
 def collect(exp: Experiment) -> tuple[dict[str, Any], dict[str, str]]:
     """(the record's ``provenance``, the diff files to write: relative path -> text)."""
-    toolkit, toolkit_diff = git_state(package_data.package_dir().parent)
-    found: dict[str, Any] = {"toolkit": toolkit}
-    files = {f"{DIFF_DIR}/toolkit.diff": toolkit_diff} if toolkit_diff else {}
+    checkouts = {"toolkit": package_data.package_dir().parent}
     if exp.profile.megatron_path:
-        found["megatron"], megatron_diff = git_state(Path(exp.profile.megatron_path))
-        if megatron_diff:
-            files[f"{DIFF_DIR}/megatron.diff"] = megatron_diff
+        checkouts["megatron"] = Path(exp.profile.megatron_path)
+    found: dict[str, Any] = {}
+    files: dict[str, str] = {}
+    for part, path in checkouts.items():
+        found[part], diff = git_state(path)
+        if diff:
+            found[part]["diff"] = f"{DIFF_DIR}/{part}.diff"
+            files[found[part]["diff"]] = diff
     if exp.profile.container.image:
         found["container"] = image_state(exp.profile.container.image)
-    for name, text in files.items():
-        found[name.split("/")[-1].split(".")[0]]["diff"] = name
     return found, files
 
 
