@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -31,12 +32,14 @@ def run_dirs(selected: tuple[str, ...], root: Path, show_all: bool) -> list[Path
               help="everything: every run under the root (default: the newest, or the RUNs named) and every row of "
                    "each (default: one line per state when a run has more rows than a screen)")
 @click.option("--follow", is_flag=True, help="refresh until every job ended; exit 1 unless all COMPLETED")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="seconds between refreshes")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="seconds between refreshes")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
 def status_cmd(run: tuple[str, ...], root: Path | None, show_all: bool, follow: bool, interval: float,
                as_json: bool) -> None:
     """State, exit code, elapsed time, nodes, progress and last error of RUN (a directory or run id); a sweep
     larger than a screen as one line per state with the failed and slowest tasks named (--all: every row)."""
+    if not math.isfinite(interval) or interval < 0.1:
+        fail(f"--interval: {interval} is not a refresh period (fix: seconds, 0.1 or more, e.g. 2)")
     def shown(text: str) -> None:
         click.echo(text + "\n")
 

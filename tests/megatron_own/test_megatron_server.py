@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,14 +48,12 @@ def test_the_server_gives_the_interpreters_verdicts(server: str, monkeypatch: py
     monkeypatch.delenv(megatron_check.SERVER_ENV, raising=False)
     fresh = megatron_check.run_jobs(python, jobs())
     monkeypatch.setenv(megatron_check.SERVER_ENV, server)
-    started = time.monotonic()
     served = megatron_check.ask_server(jobs(), 120)
     assert served is not None and not isinstance(fresh, str)
     assert [(r["ok"], r["failed_at"]) for r in served] == [(True, None), (False, "assert args.save_interval is not None"),
                                                           (True, None)]
     assert served == fresh
     assert megatron_check.ask_server(jobs()[:1], 120) == fresh[:1]   # a second request: a new child, same answer
-    assert time.monotonic() - started < 120
 
 
 def test_a_server_that_does_not_answer_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -290,6 +290,7 @@ CASES: list[Case] = [
          'training.extra_args=["--tensor-model-parallel-size", "4"]'),
     sets(9, "extra-args-second-save", "training.extra_args", 'training.extra_args=["--save=/elsewhere"]'),
     sets(9, "profile-steps-backwards", "profiling.steps", "profiling.steps=9-3"),
+    Case(9, "status-interval-negative", ("status", "--interval", "-1", "--root", "{tmp}/runs"), "--interval"),
     Case(9, "plan-margin-nan", ("plan", "--profile", "h100", "--margin", "nan"), "--margin"),
     sets(9, "lr-underflows-to-zero", "recipe.training.lr", "training.lr=1e-400"),
     sets(9, "mem-not-a-size", "profile.mem", "profile.mem=lots"),
