@@ -59,7 +59,8 @@ def gpu_of_dir(name: str) -> str | None:
     return next((g for g in gpus.GPUS if re.search(rf"(^|[^a-z]){g}", name.lower())), None)
 
 
-LOG_GLOBS = ("*/logs/*.log", "*/runs/*/tasks/*/logs/*.log", "*/compare/*/logs/*.log", "*/compare/*.log")
+LOG_GLOBS = ("*/logs/*.log", "*/runs/*/logs/*.log", "*/runs/*/*/logs/*.log", "*/runs/*/tasks/*/logs/*.log",
+             "*/runs/torchrun/*.log", "*/compare/*/logs/*.log", "*/compare/*.log")
 """Where a results directory keeps Megatron logs: collected logs, a sweep's task directories, a comparison's runs."""
 
 
@@ -101,7 +102,7 @@ def load_runs(extra: list[Path]) -> list[Run]:
     return out
 
 
-PRIORS = ("gemm_m_half",)
+PRIORS: tuple[str, ...] = ("link", "a2a_hidden")
 """Constants the fit leaves at their default: MBS-1 runs alone cannot tell them apart from the GEMM fractions
 (every value fits FIT_SETS equally well; the README shows the scan)."""
 
@@ -112,8 +113,8 @@ def fit(runs: list[Run]) -> Efficiency:
     base = Efficiency()
     names = [f.name for f in fields(Efficiency) if f.name not in PRIORS]
     x0 = [getattr(base, n) for n in names]
-    lo = {"gemm_bf16": 0.2, "gemm_fp8": 0.1, "memory_bound": 0.5, "link": 0.1, "a2a_hidden": 0.0}
-    hi = {"gemm_bf16": 0.95, "gemm_fp8": 0.95, "memory_bound": 40.0, "link": 1.0, "a2a_hidden": 1.0}
+    lo = {"layer_fixed_s": 0.0, "gemm_m_half": 64.0, "gemm_bf16": 0.2, "gemm_fp8": 0.1, "memory_bound": 0.5, "link": 0.1, "a2a_hidden": 0.0}
+    hi = {"layer_fixed_s": 0.05, "gemm_m_half": 65536.0, "gemm_bf16": 0.95, "gemm_fp8": 0.95, "memory_bound": 40.0, "link": 1.0, "a2a_hidden": 1.0}
     subset = [r for r in runs if r.fit]
 
     def residuals(x: list[float]) -> list[float]:

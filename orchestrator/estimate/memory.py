@@ -54,9 +54,13 @@ def grad_bytes(s: Setup, p: RankParams) -> float:
 
 
 def optimizer_bytes(s: Setup, p: RankParams) -> float:
-    """fp32 main weights + Adam moments (fp32, or bf16 with the precision-aware optimizer), sharded by the
-    distributed optimizer over DP x CP (dense) and expert DP (experts)."""
-    per = 4.0 + (4.0 if s.bf16_moments else 8.0)
+    """Main weights + Adam moments (fp32, or bf16 with the precision-aware optimizer), sharded by the distributed
+    optimizer over DP x CP (dense) and expert DP (experts). The main weights are fp32 (4 bytes), except with the
+    precision-aware optimizer and no FP8 recipe: megatron-core's ``store_param_remainders`` (on by default) keeps
+    only the 16 bits of each fp32 main weight that its bf16 parameter does not hold (2 bytes; measured on 1 x
+    H200: BF16 runs 2 bytes per parameter below the FP8 blockwise runs, MBS-independent)."""
+    main = 2.0 if (s.bf16_moments and not s.fp8) else 4.0
+    per = main + (4.0 if s.bf16_moments else 8.0)
     if not s.dist_opt:
         return per * p.total
     return per * (p.dense / (s.dp * s.cp) + p.expert / s.edp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from ..spec import layout as layout_mod
+from ..spec import layout as layout_mod, megatron_args
 from ..spec.config import Experiment
 
 RECOMPUTE_MODULES = ("mla_up_proj", "mlp", "moe_act", "layernorm", "core_attn", "moe", "shared_experts")
@@ -189,7 +189,7 @@ def from_experiment(exp: Experiment) -> Setup:
     stages = (layout_stages(layout, m.first_k_dense) if layout
               else even_stages(m.num_layers, m.first_k_dense, mtp, p.pp * p.vpp))
     vpp = len(stages) // p.pp if layout else p.vpp
-    extra = set(t.extra_args)
+    rendered = set(megatron_args.build(exp, "<run dir>").argv)  # the flags the launch really passes
     return Setup(
         hidden=m.hidden_size, ffn=m.ffn_hidden_size, heads=m.num_attention_heads, q_lora=m.q_lora_rank,
         kv_lora=m.kv_lora_rank, qk_dim=m.qk_head_dim, rope_dim=m.qk_pos_emb_head_dim, v_dim=m.v_head_dim,
@@ -202,8 +202,8 @@ def from_experiment(exp: Experiment) -> Setup:
         bf16_moments=s.bf16_optimizer_states, dist_opt=p.distributed_optimizer,
         recompute=frozenset(s.recompute_modules) if s.fine_grained_recompute else frozenset(),
         ce_fusion=s.ce_loss_fusion, dispatcher=_dispatcher(s.token_dispatcher, s.deepep),
-        a2a_overlap=s.ep_a2a_overlap, overlap_grad_reduce="--overlap-grad-reduce" in extra,
-        overlap_param_gather="--overlap-param-gather" in extra, grad_reduce_bf16="--grad-reduce-in-bf16" in extra,
+        a2a_overlap=s.ep_a2a_overlap, overlap_grad_reduce="--overlap-grad-reduce" in rendered,
+        overlap_param_gather="--overlap-param-gather" in rendered, grad_reduce_bf16="--grad-reduce-in-bf16" in rendered,
         cuda_graphs=s.cuda_graphs, stages=stages)
 
 

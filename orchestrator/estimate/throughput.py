@@ -38,7 +38,7 @@ class StepEstimate:
     """GBS x seq / step time / GPUs."""
     parts: dict[str, float]
     """Seconds per step by cause: gemm, attention, elementwise, recompute, tp_comm (TP/SP collectives and the
-    exposed part of CP's ring), ep_a2a, pp_bubble, dp_comm, optimizer."""
+    exposed part of CP's ring), ep_a2a, layer_fixed, pp_bubble, dp_comm, optimizer."""
 
 
 def model_shape(s: Setup) -> flops.ModelShape:
@@ -81,8 +81,11 @@ def _rates(s: Setup, gpu: GpuSpec, eff: Efficiency, rows: float = math.inf) -> t
 
 
 def expert_rows(s: Setup) -> float:
-    """Rows of one rank's grouped expert GEMM per micro-batch (balanced routing): its tokens x top-k."""
-    return s.mbs * s.seq / s.cp / s.tp * s.etp * s.topk
+    """Rows of one expert's GEMM per micro-batch (balanced routing): the rank's tokens x top-k, spread over its
+    local experts (a grouped GEMM runs one GEMM per expert, so its efficiency follows each expert's rows: EP1
+    with 16 local experts gives each half the rows EP2 with 8 does)."""
+    local = max(1, s.experts // (s.ep * s.etp)) if s.experts else 1
+    return s.mbs * s.seq / s.cp / s.tp * s.etp * s.topk / local
 
 
 def _attn_linear(s: Setup) -> float:
@@ -172,7 +175,7 @@ def _loss_cost(s: Setup, gpu: GpuSpec, eff: Efficiency) -> float:
     return logits + eff.memory_bound * act.layer_totals(s)[3] / (gpu.hbm_tb_s * 1e12)
 
 
-CAUSES = ("gemm", "attention", "elementwise", "recompute", "tp_comm", "ep_a2a")
+CAUSES = ("gemm", "attention", "elementwise", "recompute", "tp_comm", "ep_a2a", "layer_fixed")
 """The per-micro-batch causes of ``stage_time``, in order."""
 
 
@@ -183,7 +186,7 @@ def _kind_vector(s: Setup, gpu: GpuSpec, eff: Efficiency, moe: bool) -> tuple[fl
         c = layer_costs(s, gpu, eff, moe)
         compute = c.gemm + c.attention + c.elementwise + c.recompute
         s.memo[key] = (c.gemm, c.attention, c.elementwise, c.recompute, c.tp_comm,
-                       c.exposed_a2a(eff, s.a2a_overlap, compute))
+                       c.exposed_a2a(eff, s.a2a_overlap, compute), eff.layer_fixed_s)
     return s.memo[key]  # type: ignore[no-any-return]
 
 
