@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -180,7 +181,7 @@ def host_name(env: Mapping[str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- DeepEP fallback
-def _flag_value(argv: Sequence[str], flag: str) -> str | None:
+def flag_value(argv: Sequence[str], flag: str) -> str | None:
     for i, arg in enumerate(argv):
         if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
@@ -191,7 +192,7 @@ def _flag_value(argv: Sequence[str], flag: str) -> str | None:
 
 def deepep_requested(argv: Sequence[str]) -> bool:
     """The command asks for the flex dispatcher with the DeepEP backend."""
-    return any(a in DEEPEP_FLAGS for a in argv) or _flag_value(argv, BACKEND_FLAG) == "deepep"
+    return any(a in DEEPEP_FLAGS for a in argv) or flag_value(argv, BACKEND_FLAG) == "deepep"
 
 
 def _drop_flag(argv: list[str], flag: str, takes_value: bool) -> list[str]:
@@ -224,7 +225,7 @@ def dispatcher_flags(argv: Sequence[str]) -> list[str]:
     """The dispatcher-related flags of a command, as written (for messages)."""
     out: list[str] = []
     for flag in (DISPATCHER_FLAG, BACKEND_FLAG):
-        value = _flag_value(argv, flag)
+        value = flag_value(argv, flag)
         if value is not None:
             out += [flag, value]
     return out + [a for a in argv if a in DEEPEP_FLAGS]
@@ -274,12 +275,29 @@ def child_env(base: Mapping[str, str], spec: jobspec.JobSpec, dist: DistEnv) -> 
 
 
 # ------------------------------------------------------------------------------------------------- child process
+STACKS_ENV = "ORCHESTRATOR_STACKS"
+"""A rank's stack file for the watchdog's SIGUSR2 (``<run dir>/stacks/rank-<N>.txt``): py-spy's dump where it is
+installed, else the child's own faulthandler (the bundled entry and the CPU stand-in register it)."""
+
+
+def dump_stacks(pid: int, path: str | None) -> None:
+    """``py-spy dump`` of the child into ``path`` where py-spy is installed (the child's own faulthandler else)."""
+    spy = shutil.which("py-spy")
+    if not (spy and path):
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as out:
+        subprocess.run([spy, "dump", "--pid", str(pid)], stdout=out, stderr=subprocess.STDOUT, timeout=30, check=False)
+
+
 def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run the command, forwarding signals to it; exit status (128+N when killed by signal N)."""
+    """Run the command, forwarding signals to it (SIGUSR2: stacks first); exit status (128+N: killed by signal N)."""
     child = subprocess.Popen(list(argv), env=dict(env))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
+            if signum == signal.SIGUSR2:
+                dump_stacks(child.pid, env.get(STACKS_ENV))
             child.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
@@ -363,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = replace(spec, command=(sys.executable, "-u", "-m", "orchestrator.node.preflight",
                                       str(Path(args.spec).resolve())))
     dist, _bound, env, command = prepare(spec, os.environ)
+    env[STACKS_ENV] = str(Path(args.spec).parent / "stacks" / f"rank-{dist.rank}.txt")
     listing = None
     if dist.rank == 0 and not args.preflight:   # beside the training, not before it: pip takes seconds
         listing = threading.Thread(target=write_packages, args=(spec, Path(args.spec).parent, env), daemon=True)

@@ -328,8 +328,19 @@ def run_pretrain(argv: Sequence[str], clock: StartupClock) -> None:
     pretrain(**kwargs)
 
 
+def stacks_on_sigusr2() -> None:
+    """Every thread's stack into the node entry's file for this rank when the watchdog asks (SIGUSR2)."""
+    import faulthandler
+    import signal
+
+    if path := os.environ.get("ORCHESTRATOR_STACKS"):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        faulthandler.register(signal.SIGUSR2, file=open(path, "a"), all_threads=True)  # noqa: SIM115 (kept open)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     clock = StartupClock(process_start_time(_MODULE_START))
+    stacks_on_sigusr2()
     report = megatron_compat.prepare(list(sys.argv[1:] if argv is None else argv))
     try:
         import_megatron()

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..spec import flops
-from . import diagnose, logparse, tables
+from ..node import diagnose
+from . import logparse, tables
 from ..submit import run_records
 
 LOG_SUFFIXES = (".log", ".out")

@@ -18,10 +18,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import logparse, tables
+from ..node import retry
 from ..submit import run_records
 from ..submit import backends
 from ..submit.backends.base import TERMINAL_STATES, JobState
@@ -208,7 +209,20 @@ class Watched:
         """The row with progress and error from the end of its newest log."""
         job_id = self.row.job_id
         logs = run_records.logs_in(self.log_dir, job_id) if job_id != "-" else []
-        return _describe_logs(self.row, logs, self.derived_exit)
+        note = "; ".join(filter(None, (self.row.note, attempts_note(self.log_dir.parent, job_id))))
+        return _describe_logs(replace(self.row, note=note), logs, self.derived_exit)
+
+
+def attempts_note(job_dir: Path, job_id: str) -> str:
+    """What the job's retry step recorded (``node/retry.py``), in one line: every attempt that failed, and why the
+    last one ended as it did when nothing followed it."""
+    recorded = retry.read_attempts(job_dir)  # an array task's directory holds that task's attempts only
+    mine = recorded if "_" in job_id else [a for a in recorded if a.job == job_id]
+    failed = [f"attempt {a.restart} {a.cause or f'exit {a.status}'} -> {a.action}" for a in mine if a.status != 0]
+    if not failed:
+        return ""
+    last = mine[-1]
+    return ", ".join(failed) + (f"; {last.why}" if last.action == "stopped" else "")
 
 
 def watch(run_dirs: Iterable[Path]) -> list[Watched]:

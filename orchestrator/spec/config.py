@@ -57,6 +57,13 @@ class ClusterProfile:
         None, "nodes a job keeps inside one NVLink domain (#SBATCH --segment, GB200 NVL72; needs Slurm >= 23.11): a "
         "count, or auto = EP × TP / GPUs per node as the seed's GB200 launch (SEGMENT = EP × TP / 4) where that "
         "divides the nodes, else the largest divisor of the node count that fits a rack (18 nodes)")
+    retries: int = doc(2, "transient failures requeued per job (NCCL timeouts, a lost node, preemption, I/O, a "
+                       "hang); attempts that saved a new checkpoint do not count; 0 = never", lo=0, hi=100)
+    retry_backoff_s: int = doc(60, "seconds before a retry starts, doubled per spent retry", lo=0, hi=86400)
+    hang_factor: float = doc(10.0, "hung: this many median iteration times without a new one", lo=2, hi=10000)
+    hang_floor_s: int = doc(900, "never hung sooner than this after the last iteration (saves pause)", lo=1, hi=864000)
+    hang_startup_s: int = doc(1800, "seconds allowed to the first iteration (else hung)", lo=1, hi=864000)
+    checkpoint_write_gb_s: float = doc(5.0, "GB/s one checkpoint is written at: the USR1 margin", lo=0.001, hi=1e5)
     max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)", lo=1, hi=100000)
     container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
     env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster (no secrets)")
@@ -388,7 +395,3 @@ def check_home_paths(exp: Experiment) -> None:
             except RuntimeError as exc:
                 raise ConfigError(setting, f"{value[:80]!r}: {exc}", "use an absolute path, or ~/ for your home") from exc
 
-
-def with_switches(recipe: Recipe, **changes: Any) -> Recipe:
-    """A copy of the recipe with some switches changed."""
-    return replace(recipe, switches=replace(recipe.switches, **changes))

@@ -82,6 +82,12 @@ def parallel_flags(p: ParallelConfig) -> Argv:
     return argv
 
 
+EXIT_SIGNAL = "SIGUSR1"
+"""What Megatron's ``--exit-signal-handler`` waits for: the batch script forwards Slurm's pre-limit signal
+(``#SBATCH --signal=B:USR1@margin``) to srun, srun to every rank, the node entry to Megatron, which saves at the end
+of the iteration it is in and exits 0."""
+
+
 def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vocab_size: int) -> Argv:
     """Batch, schedule, precision, data, logging and checkpointing.
 
@@ -109,8 +115,8 @@ def training_flags(t: TrainingConfig, run_dir: str, exit_minutes: int | None, vo
     argv += ["--data-path", *t.data_path, "--split", "99,1,0"] if t.data_path else ["--mock-data"]
     if t.tokenizer_model:
         argv += ["--tokenizer-model", t.tokenizer_model]
-    if exit_minutes is not None:
-        argv += ["--exit-duration-in-mins", str(exit_minutes)]
+    if exit_minutes is not None:  # a Slurm job: a clean stop by the clock, and by the pre-limit signal
+        argv += ["--exit-duration-in-mins", str(exit_minutes), "--exit-signal-handler", "--exit-signal", EXIT_SIGNAL]
     if t.wandb_project:
         argv += ["--wandb-project", t.wandb_project, "--wandb-save-dir", f"{run_dir}/wandb"]
     return argv

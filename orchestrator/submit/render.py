@@ -22,6 +22,7 @@ from ..spec import megatron_args, package_data, secret_names, shellsafe
 from ..spec.config import Experiment
 from ..node import jobspec
 from ..node.entry import master_port
+from . import resilience
 from ..spec.schema import ConfigError
 
 class Filtered(str):
@@ -199,6 +200,11 @@ def log_pattern(run_dir: str, array: bool) -> str:
     return f"{run_dir}/{LOG_DIR}/%x_%A_%a.log" if array else f"{run_dir}/{LOG_DIR}/%x_%j.log"
 
 
+def _saves(argv: list[str]) -> bool:
+    """The launch saves checkpoints (``--save``): what a retry resumes from and the pre-limit signal saves."""
+    return "--save" in argv
+
+
 def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array: str | None = None,
            dependency: str | None = None, extra_sbatch: dict[str, str] | None = None,
            preflight: bool = False, run_root: str | None = None, toolkit_dir: str | None = None,
@@ -217,10 +223,14 @@ def render(exp: Experiment, run_dir: str, *, job_name: str | None = None, array:
                   node_command=node_command(exp, run_dir, preflight))
     files = {"job.json": jobspec.dumps(spec)}
     if exp.profile.scheduler == "slurm":
+        log = log_pattern(run_dir, bool(array))
+        own = not preflight and _saves(args.argv)
         files["sbatch.sh"] = render_template(
             "sbatch.sh.j2", job_name=job_name or exp.recipe.name, nodes=exp.nodes, array=array,
-            dependency=dependency, extra_sbatch=extra_sbatch or {}, segment=exp.segment,
-            log_pattern=log_pattern(run_dir, bool(array)),
+            dependency=dependency, extra_sbatch=extra_sbatch or {}, segment=exp.segment, log_pattern=log,
+            signal_margin_s=resilience.signal_margin_s(exp) if own else None,
+            retry_command=resilience.retry_command(exp, f"{run_dir}/job.json", log) if own else None,
+            watchdog_command=resilience.watchdog_command(exp, f"{run_dir}/job.json", log) if own else None,
             env_passthrough=spec.env_passthrough, toolkit_parent=str(Path(toolkit).parent),
             srun_flags=srun_flags(exp, run_root or run_dir, toolkit), **common)
     else:

@@ -32,13 +32,21 @@ then save and exit 0. Test hooks: ``CPU_GPT_FAIL_AT_ITER=N``: rank 1 (0 when alo
 ``CPU_GPT_MS_PER_ITER=M``: the exit clock is simulated, M ms per iteration this process trained (start-up counts 0),
 so a time-limited segment stops after the same iteration on a fast or a slow machine. ``CPU_GPT_SLEEP_MS=M``: every
 rank sleeps M ms after each iteration, so a short run stays alive long enough to be disturbed.
+``CPU_GPT_FAULT=kind@N[,...]``: at iteration N, ``nccl-timeout`` (every rank prints the line a real NCCL watchdog
+timeout prints, then aborts), ``hang`` (every rank stops making progress), ``oom`` (rank 1 raises a CUDA-OOM-shaped
+``torch.OutOfMemoryError``), ``exit`` (rank 1 exits 3); each fires once per run (remembered beside the checkpoints,
+so the resumed run does not fire it again). As Megatron: ``--exit-signal-handler`` (``--exit-signal``, default
+SIGTERM) saves at the end of the iteration the signal came in and exits 0; SIGUSR2 writes every thread's stack to
+``$ORCHESTRATOR_STACKS`` (faulthandler) where the node entry names it.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import faulthandler
 import math
 import os
+import signal
 import socket
 import sys
 import time
@@ -74,6 +82,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--lr-decay-style", choices=["constant", "linear", "cosine"], default="linear")
     p.add_argument("--mock-data", action="store_true")
+    p.add_argument("--exit-signal-handler", action="store_true")
+    p.add_argument("--exit-signal", default="SIGTERM")
     p.add_argument("--data-path", nargs="*", default=None)
     args, unknown = p.parse_known_args(argv)
     return args, [t for t in unknown if t.startswith("--")]
@@ -318,6 +328,69 @@ def setup(argv: list[str]) -> argparse.Namespace:
     return a
 
 
+FAULT_KINDS = ("nccl-timeout", "hang", "oom", "exit")
+
+
+def faults_planned(spec: str) -> dict[int, str]:
+    """``CPU_GPT_FAULT=kind@iteration[,...]`` as {iteration: kind}; a bad item stops the run at once."""
+    out = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        kind, _, at = item.partition("@")
+        if kind not in FAULT_KINDS or not at.isdigit():
+            raise SystemExit(f"cpu_gpt: CPU_GPT_FAULT item {item!r}: write kind@iteration, kind one of {FAULT_KINDS}")
+        out[int(at)] = kind
+    return out
+
+
+def fault_marker(a: argparse.Namespace) -> Path | None:
+    """Where fired faults are remembered (beside the checkpoints), so a resumed run does not fire them again."""
+    return Path(a.save) / "cpu_gpt_faults_fired.txt" if a.save else None
+
+
+def fire(kind: str, iteration: int, rank: int, world: int, marker: Path | None) -> None:
+    """The fault, as the real failure shows it: an NCCL watchdog timeout on every rank (then abort), a hang of every
+    rank, a CUDA out-of-memory error or a plain exit on one rank."""
+    if rank == 0 and marker is not None:
+        with open(marker, "a") as fh:
+            fh.write(f"{kind}@{iteration}\n")
+    dist.barrier()
+    if kind == "nccl-timeout":
+        stamp = datetime.datetime.now().strftime("%m%d %H:%M:%S.%f")
+        print(f"[rank{rank}]:[E{stamp} ProcessGroupNCCL.cpp:632] [Rank {rank}] Watchdog caught collective operation "
+              f"timeout: WorkNCCL(SeqNum={iteration * 3}, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+              f"Timeout(ms)=600000) ran for 600042 milliseconds before timing out.", file=sys.stderr, flush=True)
+        os._exit(134)
+    if kind == "hang":
+        print0(f"cpu_gpt: hanging at iteration {iteration} (CPU_GPT_FAULT)")
+        while True:
+            time.sleep(1.0)
+    if rank == min(1, world - 1):
+        if kind == "oom":
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which "
+                "1.05 GiB is free. Of the allocated memory 74.2 GiB is allocated by PyTorch (CPU_GPT_FAULT)")
+        print(f"cpu_gpt: exiting with status 3 at iteration {iteration} (CPU_GPT_FAULT)", flush=True)
+        os._exit(3)
+
+
+SIGNALLED = [False]
+"""Megatron's --exit-signal-handler: set by the signal, read after each iteration (the ranks agree)."""
+
+
+def handle_exit_signal(a: argparse.Namespace) -> None:
+    if a.exit_signal_handler:
+        signal.signal(getattr(signal, a.exit_signal), lambda *_: SIGNALLED.__setitem__(0, True))
+    if path := os.environ.get("ORCHESTRATOR_STACKS"):  # the node entry's place for this rank's stacks
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        faulthandler.register(signal.SIGUSR2, file=open(path, "a"), all_threads=True)  # noqa: SIM115 (kept open)
+
+
+def signal_received() -> bool:
+    flag = torch.tensor([1.0 if SIGNALLED[0] else 0.0])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def minutes_since_start() -> float:
     """Real minutes since the longest-running rank started (the ranks agree by all-reduce, so the figure printed is
     the one that decided)."""
@@ -338,6 +411,10 @@ def main(argv: list[str]) -> int:
     opt = AdamW([([p for p in net.parameters() if p.dim() > 1], a.weight_decay),
                  ([p for p in net.parameters() if p.dim() <= 1], 0.0)], (a.adam_beta1, a.adam_beta2), a.adam_eps)
     iteration, consumed = load(a, net, opt)
+    handle_exit_signal(a)
+    planned = faults_planned(os.environ.get("CPU_GPT_FAULT", ""))
+    marker = fault_marker(a)
+    fired = set(marker.read_text().split()) if marker is not None and marker.is_file() else set()
     fail_at = int(os.environ.get("CPU_GPT_FAIL_AT_ITER", "0"))
     ms_per_iter = int(os.environ.get("CPU_GPT_MS_PER_ITER", "0"))
     sleep_s = int(os.environ.get("CPU_GPT_SLEEP_MS", "0")) / 1000.0
@@ -347,6 +424,8 @@ def main(argv: list[str]) -> int:
     first = iteration
     print_datetime("before the start of training step")
     while iteration < a.train_iters:
+        if (kind := planned.get(iteration + 1)) and f"{kind}@{iteration + 1}" not in fired:
+            fire(kind, iteration + 1, rank, world, marker)
         if iteration + 1 == fail_at and rank == min(1, world - 1):
             raise RuntimeError(f"cpu_gpt: failure injected at iteration {fail_at} (CPU_GPT_FAIL_AT_ITER)")
         batches = micro_batches(a, consumed, rank, successor)
@@ -366,6 +445,12 @@ def main(argv: list[str]) -> int:
         if a.save and a.save_interval and iteration % a.save_interval == 0:
             save(a, iteration, consumed, net, opt)
             saved_at = iteration
+        if a.exit_signal_handler and signal_received():
+            if a.save and saved_at != iteration:
+                save(a, iteration, consumed, net, opt)
+            print_datetime("exiting program after receiving SIGTERM.")
+            dist.destroy_process_group()
+            return 0
         if a.exit_duration_in_mins:
             train_time = (iteration - first) * ms_per_iter / 60000.0 if ms_per_iter else minutes_since_start()
             if train_time > a.exit_duration_in_mins:

@@ -8,6 +8,8 @@
 #SBATCH --mem=0
 #SBATCH --exclusive
 #SBATCH --time=04:00:00
+#SBATCH --signal=B:USR1@3000
+#SBATCH --requeue
 #SBATCH --output=/runs/golden/logs/%x_%j.log
 #SBATCH --open-mode=append
 set -euo pipefail
@@ -41,5 +43,22 @@ export PYTHONPATH=/opt/toolkit${PYTHONPATH:+:$PYTHONPATH}
 # HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
 # NGC_API_KEY is passed through from the submitting environment when set (never written here).
 
+# Slurm's USR1 3000 s before the time limit goes to srun, every rank, Megatron: save, then exit.
+# The watchdog stops a step whose iterations stop; the retry step requeues a transient failure (node/retry.py).
+started=$(date +%s)
+checkpoint_before=$(python3 -m orchestrator.node.retry --spec /runs/golden/job.json --log /runs/golden/logs/%x_%j.log --retries 2 --backoff 60 --checkpoint-now)
 srun --ntasks-per-node=8 --kill-on-bad-exit=1 --container-image=nvcr.io/nvidia/pytorch:25.09-py3 --container-mounts=/opt/toolkit/orchestrator:/opt/toolkit/orchestrator:ro,/runs/golden:/runs/golden --no-container-mount-home --container-writable \
-    python3 -u -m orchestrator.node /runs/golden/job.json
+    python3 -u -m orchestrator.node /runs/golden/job.json &
+srun_pid=$!
+trap 'kill -USR1 "$srun_pid" 2>/dev/null || true' USR1
+python3 -m orchestrator.node.watchdog --spec /runs/golden/job.json --log /runs/golden/logs/%x_%j.log --factor 10.0 --floor 900 --startup 1800 --pid "$srun_pid" &
+watchdog_pid=$!
+while :; do
+    status=0
+    wait "$srun_pid" || status=$?
+    if [ "$status" -gt 128 ] && kill -0 "$srun_pid" 2>/dev/null; then continue; fi
+    break
+done
+kill "$watchdog_pid" 2>/dev/null || true
+wait "$watchdog_pid" 2>/dev/null || true
+python3 -m orchestrator.node.retry --spec /runs/golden/job.json --log /runs/golden/logs/%x_%j.log --retries 2 --backoff 60 --status "$status" --started "$started" --checkpoint-before "$checkpoint_before"

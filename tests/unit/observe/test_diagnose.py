@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.observe.diagnose import diagnose_file, diagnose_lines, diagnose_slurm_state
+from orchestrator.node.diagnose import diagnose_file, diagnose_lines, diagnose_slurm_state
 
 LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "megatron-logs"
 

@@ -133,7 +133,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 
 def test_modules_import_only_the_standard_library() -> None:
-    code = ("import sys, orchestrator.observe.logparse, orchestrator.spec.flops, orchestrator.observe.diagnose, "
+    code = ("import sys, orchestrator.observe.logparse, orchestrator.spec.flops, orchestrator.node.diagnose, "
             "orchestrator.observe.report; "
             "print(sorted(m for m in ('matplotlib', 'numpy', 'click', 'yaml', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

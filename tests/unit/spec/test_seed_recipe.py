@@ -22,10 +22,10 @@ ASIDE = {
     "--data-cache-path", "--data-path", "--split", "--tokenizer-type", "--tokenizer-model", "--no-mmap-bin-files",
     "--make-vocab-size-divisible-by", "--mock-data", "--vocab-size",
     # run length: the seed counts samples, the toolkit iterations (the schedule is compared in samples below);
-    # the exit time follows the profile's time limit
+    # the exit time follows the profile's time limit; Slurm's pre-limit signal (USR1) saves and exits at once
     "--train-samples", "--lr-decay-samples", "--lr-warmup-samples", "--train-iters", "--lr-warmup-iters",
     "--lr-decay-iters",
-    "--exit-duration-in-mins", "--seed",
+    "--exit-duration-in-mins", "--exit-signal-handler", "--exit-signal", "--seed",
     # evaluation
     "--eval-iters", "--eval-interval",
     # checkpoint handling (the toolkit saves into the run directory and resumes from it)

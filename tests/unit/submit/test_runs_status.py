@@ -161,7 +161,10 @@ def test_preflight_script_calls_the_node_entry_with_preflight() -> None:
     text = render.render(exp, "/runs/x").files["sbatch.sh"]
     pre = render.render(exp, "/runs/x", preflight=True).files["sbatch.sh"]
     assert "-m orchestrator.node --preflight /runs/x/job.json" in pre
-    assert pre.replace(" --preflight", "") == text
+    srun = lambda script: [line for line in script.splitlines() if "-m orchestrator.node " in line]  # noqa: E731
+    assert [line.replace(" --preflight", "") for line in srun(pre)] == [line.rstrip(" &") for line in srun(text)]
+    assert "orchestrator.node.retry" in text and "orchestrator.node.retry" not in pre  # a preflight is not retried
+    assert "#SBATCH --signal=B:USR1@" in text and "--signal" not in pre
 
 
 def test_the_plan_holds_what_each_rank_runs() -> None:

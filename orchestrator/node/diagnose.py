@@ -1,6 +1,6 @@
 """Why a training job ended: known failure signatures of Megatron/torch/NCCL/DeepEP logs and Slurm end states.
 
-``SIGNATURES`` is the table: each entry has literal ``needles`` tested first (cheap), a regex run only on lines
+``SIGNATURES`` (``node/signatures.py``) is the table: each entry has literal ``needles`` tested first (cheap), a regex run only on lines
 holding one, and a cause and a fix (``str.format`` templates over the regex's named groups and ``where``, e.g.
 " on rank 3"). The verdict, in order: the earliest root-cause signature (configuration error, OOM, DeepEP,
 NVSHMEM); else the exception of the rank whose Python traceback began first; else a symptom (an NCCL watchdog
@@ -15,27 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-ROOT, SYMPTOM = 0, 1
-"""Signature tiers: a root cause; a symptom of a failure elsewhere (ranked below any Python exception)."""
-
-
-@dataclass(frozen=True)
-class Signature:
-    """One known failure: how it shows in a log, what it means, what to change."""
-
-    name: str
-    """Short identifier (``cuda_oom``, ``nccl_watchdog_timeout`` ...)."""
-    needles: tuple[str, ...]
-    """Literal substrings; the regex runs only on lines holding one of them."""
-    regex: re.Pattern[str]
-    """The pattern; its named groups fill the ``cause`` and ``fix`` templates."""
-    cause: str
-    """What went wrong (template; ``{where}`` is " on rank N" or "")."""
-    fix: str
-    """What to do about it (template)."""
-    tier: int = ROOT
-    """``ROOT`` or ``SYMPTOM``: a root cause wins over a Python exception, which wins over a symptom."""
-
+from .signatures import ROOT, SIGNATURES, SYMPTOM, Retry, Signature
 
 @dataclass(frozen=True)
 class Diagnosis:
@@ -53,68 +33,12 @@ class Diagnosis:
     """Global rank the failure was first seen on, when the log says."""
     line: int | None = None
     """1-based line number of the evidence in the log."""
+    retry: Retry = "deterministic"
+    """Whether the same job can succeed when run again (``Signature.retry``; unknown causes are deterministic)."""
+    hardware: bool = False
+    """The node is at fault: exclude it from the next attempt."""
 
 
-def _sig(name: str, needles: tuple[str, ...], regex: str, cause: str, fix: str, tier: int = ROOT) -> Signature:
-    return Signature(name, needles, re.compile(regex), cause, fix, tier)
-
-
-SIGNATURES: tuple[Signature, ...] = (
-    _sig("dataset_helpers_make", ("No targets specified and no makefile found", "Failed to compile the C++ dataset"),
-         r"No targets specified and no makefile found|Failed to compile the C\+\+ dataset helper",
-         "megatron.training runs `make` in megatron/core/datasets to build the dataset index helper{where}; the "
-         "megatron-core wheel ships the helper prebuilt but no Makefile",
-         "put a Makefile with a no-op target in <site-packages>/megatron/core/datasets/ "
-         "(printf 'all:\\n\\t@true\\n' > Makefile)"),
-    _sig("ce_fusion_te_rejected", ("cross entropy loss fusion is disabled",),
-         r"Transformer Engine cross entropy loss fusion is disabled",
-         "megatron-core 0.18.2 and later reject --cross-entropy-fusion-impl te (argument check{where})",
-         "use --cross-entropy-fusion-impl native (or drop --cross-entropy-loss-fusion)"),
-    _sig("grad_accum_fusion_no_apex", ("fused_weight_gradient_mlp_cuda",),
-         r"gradient_accumulation_fusion.*fused_weight_gradient_mlp_cuda module is not found",
-         "gradient accumulation fusion needs APEX's fused_weight_gradient_mlp_cuda extension, which is not "
-         "installed{where}",
-         "add --no-gradient-accumulation-fusion (or install APEX with --cpp_ext --cuda_ext)"),
-    _sig("ncclep_capacity_factor", ("requires moe_expert_rank_capacity_factor",),
-         r"The 'ncclep' backend requires moe_expert_rank_capacity_factor",
-         "the flex dispatcher's ncclep backend needs a per-rank receive budget and none was set{where}",
-         "add --moe-expert-rank-capacity-factor 2.0 (generous: exceeding it traps)"),
-    _sig("ncclep_te_api_mismatch", ("ep_bootstrap()",),
-         r"ep_bootstrap\(\) (?:missing \d+ required positional argument|got an unexpected keyword)",
-         "megatron-core and Transformer Engine disagree on the NCCL-EP API (ep_bootstrap signature){where}",
-         "use --moe-token-dispatcher-type alltoall (or flex with --moe-flex-dispatcher-backend deepep where DeepEP "
-         "is installed), or pair megatron-core with the TE release it was built against"),
-    _sig("cuda_oom", ("out of memory",),
-         r"CUDA out of memory\. Tried to allocate (?P<size>[\d.]+ ?[KMGT]i?B)(?:\. GPU (?P<gpu>\d+) has a total "
-         r"capaci?ty of (?P<total>[\d.]+ ?[KMGT]i?B) of which (?P<free>[\d.]+ ?(?:[KMGT]i?B|bytes)) is free)?"
-         r"|CUDA error: out of memory(?P<nosize>)",
-         "GPU out of memory{where} while allocating {size}",
-         "lower --micro-batch-size, recompute more (--recompute-granularity selective --recompute-modules "
-         "mla_up_proj mlp moe_act, or full), spread the model over more GPUs (PP/EP), or set "
-         "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True if much memory is reserved but unallocated"),
-    _sig("deepep_timeout", ("DeepEP timeout",),
-         r"DeepEP timeout (?:for (?P<phase>dispatch|combine)\w*(?: \w+)*|check failed)[^\n]*?rank[ =]+(?P<peer>\d+)",
-         "a DeepEP {phase} kernel timed out waiting for its peers{where}: a peer rank crashed or hangs, the "
-         "NVLink/RDMA transport (NVSHMEM) does not deliver, or the token buffers are too small",
-         "look for an earlier error on another rank; run DeepEP's tests/test_intranode.py and test_internode.py "
-         "on these nodes; check NVSHMEM_* and IB settings; or fall back to --moe-token-dispatcher-type alltoall"),
-    _sig("nvshmem_init", ("nvshmem", "NVSHMEM", "transports", "GPU-initiated communication", "mlx5dv_devx_uar"),
-         r"nvshmem (?:detect topo|setup connections|init) failed|Unable to initialize any transports|"
-         r"no active IB device that supports GPU-initiated communication|"
-         r"cannot allocate mlx5dv_devx_uar|nvshmemx?_init\w*(?:\(\))? failed|NVSHMEM[^\n]*initialization failed",
-         "NVSHMEM (DeepEP's inter-node transport) could not start its IBGDA/IB transport{where}",
-         "check the container sees the NICs (/dev/infiniband, ibv_devinfo), the driver has PeerMappingOverride=1 "
-         "for IBGDA, NVSHMEM_IB_ENABLE_IBGDA / NVSHMEM_HCA_LIST match the fabric, and the NVSHMEM build matches "
-         "DeepEP's; or use --moe-token-dispatcher-type alltoall"),
-    _sig("nccl_watchdog_timeout", ("Watchdog caught collective operation timeout",),
-         r"(?:\[(?:PG [^\]]*)?Rank (?P<peer>\d+)\] )?Watchdog caught collective operation timeout: "
-         r"WorkNCCL\(SeqNum=(?P<seq>\d+), OpType=(?P<op>\w+)[^)]*?Timeout\(ms\)=(?P<timeout>\d+)\)",
-         "an NCCL {op} (SeqNum {seq}) did not complete within {timeout} ms{where}: another rank died, hangs or "
-         "is far behind, or the network stalled",
-         "find the rank that failed first (its own error is the cause); if none did, rerun with NCCL_DEBUG=INFO "
-         "TORCH_NCCL_DUMP_ON_TIMEOUT=1; raise --distributed-timeout-minutes only for slow but healthy steps",
-         SYMPTOM),
-)
 
 _PREFIX_RE = re.compile(r"^\s*(?:(\d+): |\[(?:default|rank)(\d+)\]: ?)")
 _ROOT_RANK_RE = re.compile(r"^\s*rank\s*: (\d+)")
@@ -230,7 +154,8 @@ def _from_hits(scan: _Scanner, tier: int) -> Diagnosis | None:
     cause = best.sig.cause.format(**values)
     if best.sig.name == "cuda_oom" and "total" in best.groups:
         cause += f" (GPU {best.groups.get('gpu')}: {best.groups['total']} total, {best.groups['free']} free)"
-    return Diagnosis(best.sig.name, cause, best.sig.fix.format(**values), best.text, rank, best.line)
+    return Diagnosis(best.sig.name, cause, best.sig.fix.format(**values), best.text, rank, best.line,
+                     best.sig.retry, best.sig.hardware)
 
 
 def _is_symptom(text: str) -> bool:
@@ -345,6 +270,11 @@ _SLURM: dict[str, tuple[str, str]] = {
 }
 
 
+_SLURM_TRANSIENT = frozenset({"PREEMPTED", "NODE_FAIL", "BOOT_FAIL"})
+"""End states after which the same job can run again (the hardware ones exclude their node)."""
+_SLURM_HARDWARE = frozenset({"NODE_FAIL", "BOOT_FAIL"})
+
+
 def diagnose_slurm_state(state: str, exit_code: str | None = None) -> Diagnosis | None:
     """What a Slurm end state (``sacct`` State, e.g. ``CANCELLED by 1000``) and ExitCode (``1:0``) mean."""
     parts = state.strip().split(None, 1)
@@ -353,7 +283,9 @@ def diagnose_slurm_state(state: str, exit_code: str | None = None) -> Diagnosis 
     if base in _SLURM:
         cause, fix = _SLURM[base]
         by = f" {parts[1]}" if len(parts) > 1 else ""
-        return Diagnosis(f"slurm_{base.lower()}", cause.format(by=by), fix, evidence)
+        return Diagnosis(f"slurm_{base.lower()}", cause.format(by=by), fix, evidence,
+                         retry="transient" if base in _SLURM_TRANSIENT else "deterministic",
+                         hardware=base in _SLURM_HARDWARE)
     if base == "FAILED":
         code, _, signal = (exit_code or "").partition(":")
         how = f"was killed by signal {signal}" if signal not in ("", "0") else f"exited with code {code or '?'}"
