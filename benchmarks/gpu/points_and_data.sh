@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ON THE GPU MACHINE (device kind nvidia-h200, one GPU), from the repo root, after the wheels travelled (README.md):
 #   bash benchmarks/gpu/points_and_data.sh start      set up, then in the background (setsid, outlives the call):
-#        the GPU: sweeps/estimator-points-1gpu.yaml (the estimator's points), then the real-data run;
+#        the GPU: benchmarks/gpu/sweeps/estimator-points-1gpu.yaml (the estimator's points), then the real-data run;
 #        the CPUs meanwhile: a text corpus from the documentation files on that machine, a SentencePiece tokenizer
 #        trained on it, `orchestrator data prepare` and `data check` (the dataset the real-data run trains on)
 #   bash benchmarks/gpu/points_and_data.sh wait S     wait for the chain's end for at most S seconds
@@ -55,7 +55,7 @@ PY
 
 chain() {   # the background part of `start`
     echo "== $(date +%T) points sweep"
-    python3 -m orchestrator submit --profile local --sweep sweeps/estimator-points-1gpu.yaml \
+    python3 -m orchestrator submit --profile local --sweep benchmarks/gpu/sweeps/estimator-points-1gpu.yaml \
         --set "profile.output_root=$ROOT/points" --follow < /dev/null > "$ROOT/points.out" 2>&1 &
     sweep=$!
     { corpus && tokenizer && python3 -m orchestrator data prepare "$DATA/corpus.jsonl" --tokenizer "$DATA/sp16k.model" \
