@@ -22,19 +22,20 @@ class Efficiency:
     (M + gemm_m_half)``. Equivalently a fixed cost per GEMM call the size of ``gemm_m_half`` token rows (weight-sized
     work that does not scale with tokens: FP8 casts and transposes of the weight, fp32 gradient accumulation, launch
     gaps), which a larger micro-batch amortises. M is the micro-batch's tokens for attention, dense MLP, shared
-    expert and logits, and the rows one rank's grouped expert GEMM receives (tokens x top-k) for routed experts.
-    Not identifiable from MBS-1 runs alone: set as a prior (see benchmarks/results/estimator/README.md)."""
+    expert and logits, and each local expert's rows (``throughput.expert_rows``) for routed experts. Fitted since
+    the 1-GPU points of 2026-12-02 (MBS 1/2/4, sequence 1024-8192) tell it apart from the GEMM fractions."""
     memory_bound: float = 6.0
     """Bytes moved by element-wise kernels (norms, RoPE, SwiGLU, permute, softmax, casts) per byte of activation
     saved, at the GPU's memory bandwidth."""
     link: float = 0.4645
-    """Fraction of NVLink / network bandwidth achieved by all-to-all and collectives."""
+    """Fraction of NVLink / network bandwidth achieved by all-to-all and collectives (the default is the value fitted
+    on the EP2 runs of 2026-11-28; held there since, as the 1-GPU points have no communication)."""
     a2a_hidden: float = 0.5458
-    """Fraction of the EP all-to-all hidden behind another micro-batch's compute with EP A2A overlap."""
+    """Fraction of the EP all-to-all hidden behind another micro-batch's compute with EP A2A overlap (held as
+    ``link``)."""
     layer_fixed_s: float = 0.001
     """Seconds per layer and micro-batch (forward + backward) that do not scale with its tokens: kernel launches
-    and host work between them. Shows as the shortfall of small micro-batches (1 x H200: 4,096 tokens per
-    micro-batch, 2 per step, ran 12-16 % below a model without it)."""
+    and host work between them, which small micro-batches feel most."""
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -72,7 +72,12 @@ class Attempt:
 
     @property
     def advanced(self) -> bool:
-        return (self.checkpoint_after or 0) > (self.checkpoint_before or 0)
+        return progressed(self.checkpoint_before, self.checkpoint_after)
+
+
+def progressed(before: int | None, after: int | None) -> bool:
+    """The attempt saved a newer checkpoint than the one it started from."""
+    return (after or 0) > (before or 0)
 
 
 def checkpoint_iteration(save_dir: str | None) -> int | None:
@@ -121,12 +126,17 @@ def decide(status: int, found: diagnose.Diagnosis | None, earlier: Sequence[Atte
     return "requeued", f"{what} -- transient: requeued ({used} of {retries} retries without progress spent)"
 
 
-def failed_node(found: diagnose.Diagnosis | None, nodes: Sequence[str], tasks_per_node: int) -> list[str]:
-    """The node a hardware fault names (by its rank), for the next attempt's --exclude."""
-    if found is None or not found.hardware or found.rank is None or not nodes:
+def failed_node(found: diagnose.Diagnosis | None, nodes: Sequence[str], tasks: Sequence[int]) -> list[str]:
+    """The node a hardware fault names (by its rank; ``tasks``: ranks per node, in node order), for the next
+    attempt's --exclude."""
+    if found is None or not found.hardware or found.rank is None:
         return []
-    index = found.rank // max(1, tasks_per_node)
-    return [nodes[index]] if index < len(nodes) else []
+    first = 0
+    for node, count in zip(nodes, tasks):
+        if found.rank < first + count:
+            return [node]
+        first += count
+    return []
 
 
 def _scontrol(*args: str) -> str | None:
@@ -174,25 +184,28 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> int:
     a = _args(argv)
-    spec_file = Path(entry.spec_path(a.spec, env))
-    spec = jobspec.load(str(spec_file))
+    try:
+        spec_file = Path(entry.spec_path(a.spec, env))
+        spec = jobspec.load(str(spec_file))
+    except jobspec.JobSpecError as exc:
+        print(f"orchestrator: error: {exc} (nothing recorded, no retry)", file=sys.stderr, flush=True)
+        return a.status or 2
     run_dir = spec_file.parent
     save_dir = entry.flag_value(spec.command, "--save")
     if a.checkpoint_now:
         print(checkpoint_iteration(save_dir) or "")
         return 0
     log = expand_log(a.log, env)
-    in_log = diagnose.diagnose_file(log) if a.status != 0 and Path(log).is_file() else None
+    found = diagnose.diagnose_file(log) if a.status != 0 and Path(log).is_file() else None
     nodes = entry.expand_hostlist(env.get("SLURM_JOB_NODELIST", ""))
-    per_node = int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1)
+    tasks = entry.parse_tasks_per_node(env.get("SLURM_TASKS_PER_NODE", "1"))
     earlier = [x for x in read_attempts(run_dir) if x.job == env.get("SLURM_JOB_ID", "")]
     before = int(a.checkpoint_before) if a.checkpoint_before.strip().isdigit() else None
     after = checkpoint_iteration(save_dir)
-    found = in_log
-    action, why = decide(a.status, found, earlier, (after or 0) > (before or 0), a.retries)
-    exclude = failed_node(found, nodes, per_node) if action == "requeued" else []
+    action, why = decide(a.status, found, earlier, progressed(before, after), a.retries)
+    exclude = failed_node(found, nodes, tasks) if action == "requeued" else []
     attempt = Attempt(env.get("SLURM_JOB_ID", ""), int(env.get("SLURM_RESTART_COUNT", "0") or 0), nodes,
-                      per_node * max(1, len(nodes)), a.started, time.time(), a.status,
+                      sum(tasks), a.started, time.time(), a.status,
                       found.name if found else None, found.retry if found else None, before, after, action, why,
                       exclude)
     with open(run_dir / ATTEMPTS, "a", encoding="utf-8") as fh:
@@ -202,10 +215,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     if action != "requeued":
         return int(a.status)
     backoff = min(MAX_BACKOFF_S, a.backoff * 2 ** max(0, spent([*earlier, attempt]) - 1))
-    for problem in requeue(attempt.job, exclude, backoff):
+    problems = requeue(attempt.job, exclude, backoff)
+    for problem in problems:
         print(f"orchestrator: {problem}", file=sys.stderr, flush=True)
-        return int(a.status)
-    return 0
+    return int(a.status) if problems else 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -112,16 +112,23 @@ def stop(pid: int, run_dir: Path, hang: Hang) -> None:
           f"{run_dir / STACKS}", flush=True)
     (run_dir / STACKS).mkdir(exist_ok=True)
     (run_dir / "hang.json").write_text(json.dumps(asdict(hang), indent=1) + "\n")
+    written = _stack_bytes(run_dir)   # a rank's file exists once its faulthandler is registered: watch it grow
     _signal(pid, signal.SIGUSR2)
-    deadline = time.monotonic() + STACK_WAIT_S
-    while time.monotonic() < deadline and _alive(pid) and len(list((run_dir / STACKS).glob("rank-*"))) < 1:
-        time.sleep(0.5)
-    time.sleep(1.0)
+    _wait_while(lambda: _alive(pid) and _stack_bytes(run_dir) == written, STACK_WAIT_S)
+    _wait_while(lambda: _alive(pid), 1.0)   # the other ranks' dumps land within moments of the first
     for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)):
         _signal(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.5)
+        _wait_while(lambda: _alive(pid), wait_s)
+
+
+def _stack_bytes(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (run_dir / STACKS).glob("rank-*"))
+
+
+def _wait_while(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and condition():
+        time.sleep(0.25)
 
 
 def watch(log: str, pid: int, run_dir: Path, factor: float, floor: float, startup: float, poll_s: float,

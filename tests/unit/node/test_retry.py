@@ -45,8 +45,9 @@ def test_deterministic_unknown_and_retries_off_are_never_requeued() -> None:
 
 
 def test_a_hardware_fault_excludes_the_node_of_its_rank() -> None:
-    assert retry.failed_node(XID, ["n1", "n2", "n3"], tasks_per_node=2) == ["n2"]   # rank 3 of 2 per node
-    assert retry.failed_node(TIMEOUT, ["n1", "n2"], tasks_per_node=2) == []
+    assert retry.failed_node(XID, ["n1", "n2", "n3"], [2, 2, 2]) == ["n2"]   # rank 3 of 2 per node
+    assert retry.failed_node(XID, ["n1", "n2", "n3"], [4, 2, 2]) == ["n1"]   # SLURM_TASKS_PER_NODE 4,2(x2)
+    assert retry.failed_node(TIMEOUT, ["n1", "n2"], [2, 2]) == []
 
 
 def test_the_log_pattern_is_expanded_as_slurm_expands_it() -> None:
