@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 from .signatures import ROOT, SIGNATURES, SYMPTOM, Retry, Signature
 
@@ -238,19 +238,36 @@ def _scan_block(scan: _Scanner, block: bytes) -> None:
     scan.n = line_no + block.count(b"\n", cursor)
 
 
+ATTEMPT_START = r"^orchestrator: job \S+ on .*\(restart \d+\)\s*$"
+"""The batch script's first line of each attempt of a job: a requeued job appends to the same log, and why a job
+ended is its newest attempt's story (an earlier attempt's failure was retried)."""
+_ATTEMPT_BYTES = re.compile(ATTEMPT_START.encode(), re.M)
+
+
+def _blocks(fh: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last one as it ends)."""
+    tail = b""
+    while chunk := fh.read(block_bytes):
+        data = tail + chunk
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        yield data[:cut]
+    if tail:
+        yield tail
+
+
 def diagnose_file(path: str | os.PathLike[str], block_bytes: int = 4 << 20) -> Diagnosis | None:
-    """The failure a log file shows, or None. Only lines holding a signature's substring (and the lines of the
-    tracebacks they open) are decoded and matched, so a long clean log is read at memory-search speed."""
-    scan = _Scanner()
+    """The failure a log file shows in its newest attempt, or None. Only lines holding a signature's substring (and
+    the lines of the tracebacks they open) are decoded and matched, so a long clean log is read once at memory-search
+    speed; an attempt's first line starts the scan anew. Line numbers count from the file's start."""
+    scan, lines = _Scanner(), 0
     with open(path, "rb") as fh:
-        tail = b""
-        while chunk := fh.read(block_bytes):
-            data = tail + chunk
-            cut = data.rfind(b"\n") + 1
-            tail = data[cut:]
-            _scan_block(scan, data[:cut])
-        if tail:
-            _scan_block(scan, tail)
+        for block in _blocks(fh, block_bytes):
+            starts = [m.start() for m in _ATTEMPT_BYTES.finditer(block)]
+            if starts:
+                scan = _Scanner(n=lines + block.count(b"\n", 0, starts[-1]))
+            _scan_block(scan, block[starts[-1]:] if starts else block)
+            lines += block.count(b"\n")
     return _verdict(scan)
 
 

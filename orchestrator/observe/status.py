@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import logparse, tables
-from ..node import retry
+from ..node import diagnose, retry
 from ..submit import run_records
 from ..submit import backends
 from ..submit.backends.base import TERMINAL_STATES, JobState
@@ -62,7 +62,7 @@ class Row:
 _PREFIX = re.compile(r"^\s*(?:\d+: |\[rank\d+\]: ?|\[default\d+\]: ?)")    # srun --label, torch, torchrun
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*")
 _OTHER_ERROR = re.compile(r".*\berror:.*", re.IGNORECASE)
-_ATTEMPT = re.compile(r"^orchestrator: job \S+ on .*\(restart \d+\)\s*$", re.M)
+_ATTEMPT = re.compile(diagnose.ATTEMPT_START, re.M)
 _SCHEDULER_TOOLS = ("srun:", "slurmstepd:", "sbatch:")
 _TASK_EXIT = re.compile(r"srun: error: \S+: tasks? [\d,-]+: Exited with exit code (\d+)")
 

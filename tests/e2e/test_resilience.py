@@ -47,6 +47,9 @@ def test_a_transient_fault_is_requeued_and_the_run_ends_at_its_last_iteration(wo
     [row] = status_rows(ws, run_dir)
     assert (row["state"], row["progress"]) == ("COMPLETED", "30/30")
     assert "attempt 0 nccl_watchdog_timeout -> requeued" in row["note"], row
+    report = ws.cli("report", str(run_dir), "--json")
+    [reported] = json.loads(report.stdout)
+    assert (reported["state"], reported["diagnosis"]) == ("completed", None)   # the retried failure is history
 
 
 def test_out_of_memory_is_not_retried_and_status_says_why(workspace: Workspace) -> None:

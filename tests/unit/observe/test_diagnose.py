@@ -225,3 +225,23 @@ def test_slurm_end_states(state: str, exit_code: str | None, name: str, words: s
 @pytest.mark.parametrize("state", ["COMPLETED", "RUNNING", "PENDING", ""])
 def test_slurm_states_that_are_not_failures(state: str) -> None:
     assert diagnose_slurm_state(state, "0:0") is None
+
+
+def test_a_requeued_job_is_diagnosed_by_its_newest_attempt(tmp_path: Path) -> None:
+    """A requeued job appends to its log: the earlier attempt's failure was retried, the newest one's is the story
+    (else a recovered run reads as failed, and a retried one is retried for the first attempt's cause)."""
+    timeout = ("[rank1]:[E1202 ProcessGroupNCCL.cpp:632] [Rank 1] Watchdog caught collective operation timeout: "
+               "WorkNCCL(SeqNum=9, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran for 600042 "
+               "milliseconds before timing out.\n")
+    first = "orchestrator: job 5 on n[1-2] (restart 0)\n" + timeout
+    log = tmp_path / "job_5.log"
+    log.write_text(first + "orchestrator: job 5 on n[1-2] (restart 1)\n iteration 30/ 30 | lm loss: 1.0 |\n")
+    assert diagnose_file(log) is None
+    log.write_text(first + "orchestrator: job 5 on n[1-2] (restart 1)\nTraceback (most recent call last):\n"
+                   "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    for block in (8, 64, 4 << 20):                     # the attempt line found in any block, line numbers kept
+        found = diagnose_file(log, block_bytes=block)
+        assert found is not None and (found.name, found.line, found.retry) == ("cuda_oom", 5, "deterministic")
+    (tmp_path / "plain.log").write_text(timeout)      # a log without attempt lines: the whole of it
+    plain = diagnose_file(tmp_path / "plain.log")
+    assert plain is not None and plain.name == "nccl_watchdog_timeout"
