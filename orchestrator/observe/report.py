@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from ..spec import flops
 from ..node import diagnose
-from . import logparse, tables
+from . import goodput as goodput_mod, logparse, tables
 from ..submit import run_records
 
 LOG_SUFFIXES = (".log", ".out")
@@ -78,6 +78,8 @@ class Row:
     """World size of the run (GPUs), from Megatron's argument dump."""
     profiles: list[str] = field(default_factory=list)
     """What profiling left in the run directory: torch-profiler traces, the memory snapshot."""
+    goodput: goodput_mod.Goodput | None = None
+    """GPU-hours by what they bought, over every attempt (``attempts.jsonl`` of a Slurm run; None elsewhere)."""
 
 
 PROFILE_FILES = ("torch_profile/*.json.gz", "torch_profile/*.json", "memory-snapshot.pickle")
@@ -176,7 +178,8 @@ def build_row(name: str, logs: Sequence[Path], first_iter: int = 3, where: Path 
         max_allocated_gb=None if peak is None else peak * MIB / GB, final_lm_loss=summary.final_lm_loss,
         diagnosis=diagnosis, dispatcher=_dispatcher(summary), gpus=summary.int_arg("world_size"),
         loss_curve=[(r.iteration, r.lm_loss) for r in summary.records if r.lm_loss is not None],
-        profiles=profile_files(where) if where is not None else [])
+        profiles=profile_files(where) if where is not None else [],
+        goodput=goodput_mod.of_run(where, steady.median_iter_ms) if where is not None and where.is_dir() else None)
 
 
 def ablation_step(name: str) -> int | None:
@@ -223,6 +226,8 @@ def table(rows: Sequence[Row]) -> str:
             lines.append(f"{r.name}: {r.diagnosis.cause}{where}; fix: {r.diagnosis.fix}")
         if r.profiles:
             lines.append(f"{r.name}: profiling wrote {', '.join(r.profiles)}")
+        if r.goodput:
+            lines.append(goodput_mod.line(r.name, r.goodput))
     return "\n".join(lines)
 
 

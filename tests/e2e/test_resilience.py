@@ -50,6 +50,9 @@ def test_a_transient_fault_is_requeued_and_the_run_ends_at_its_last_iteration(wo
     report = ws.cli("report", str(run_dir), "--json")
     [reported] = json.loads(report.stdout)
     assert (reported["state"], reported["diagnosis"]) == ("completed", None)   # the retried failure is history
+    g = reported["goodput"]
+    assert (g["attempts"], g["restarts"]) == (2, 1) and 0 < g["productive_gpu_h"] < g["allocated_gpu_h"]
+    assert g["lost_to_failures_gpu_h"] > 0 and g["goodput"] == round(g["productive_gpu_h"] / g["allocated_gpu_h"], 4)
 
 
 def test_out_of_memory_is_not_retried_and_status_says_why(workspace: Workspace) -> None:
