@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import entry, retry
+from . import entry, jobspec, retry
 
 ITERATION = re.compile(r" iteration\s+(\d+)/\s*\d+ \|.*?elapsed time per iteration \(ms\): ([\d.]+)")
 STACKS = "stacks"
@@ -159,7 +159,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     p.add_argument("--startup", type=float, required=True)
     p.add_argument("--poll", type=float, default=1.0)
     a = p.parse_args(argv)
-    run_dir = Path(entry.spec_path(a.spec, env)).parent
+    try:
+        run_dir = Path(entry.spec_path(a.spec, env)).parent
+    except jobspec.JobSpecError as exc:
+        print(f"orchestrator: error: {exc} (no hang detection for this step)", file=sys.stderr, flush=True)
+        return 2
     watch(retry.expand_log(a.log, env), a.pid, run_dir, a.factor, a.floor, a.startup, a.poll, env)
     return 0
 
