@@ -189,7 +189,7 @@ def from_experiment(exp: Experiment) -> Setup:
     stages = (layout_stages(layout, m.first_k_dense) if layout
               else even_stages(m.num_layers, m.first_k_dense, mtp, p.pp * p.vpp))
     vpp = len(stages) // p.pp if layout else p.vpp
-    rendered = set(megatron_args.build(exp, "<run dir>").argv)  # the flags the launch really passes
+    rendered = set(megatron_args.parallel_flags(p)) | set(t.extra_args)  # the flags the launch renders for them
     return Setup(
         hidden=m.hidden_size, ffn=m.ffn_hidden_size, heads=m.num_attention_heads, q_lora=m.q_lora_rank,
         kv_lora=m.kv_lora_rank, qk_dim=m.qk_head_dim, rope_dim=m.qk_pos_emb_head_dim, v_dim=m.v_head_dim,

@@ -63,7 +63,8 @@ class ClusterProfile:
     hang_factor: float = doc(10.0, "hung: this many median iteration times without a new one", lo=2, hi=10000)
     hang_floor_s: int = doc(900, "never hung sooner than this after the last iteration (saves pause)", lo=1, hi=864000)
     hang_startup_s: int = doc(1800, "seconds allowed to the first iteration (else hung)", lo=1, hi=864000)
-    checkpoint_write_gb_s: float = doc(5.0, "GB/s one checkpoint is written at: the USR1 margin", lo=0.001, hi=1e5)
+    checkpoint_write_gb_s: float = doc(20.0, "GB/s a checkpoint is written at (validate warns when the exit margin "
+                                       "is shorter than one save)", lo=0.001, hi=1e5)
     max_array_parallel: int = doc(8, "array tasks allowed to run at once (the %N of --array)", lo=1, hi=100000)
     container: ContainerConfig = nested(ContainerConfig, "pyxis/enroot container settings")
     env: dict[str, str] = doc({}, "environment for every rank: NCCL/network/UCX settings of this cluster (no secrets)")

@@ -1,5 +1,6 @@
-"""What a Slurm training job's batch script does for itself: the pre-limit signal's margin, the watchdog beside the
-training step and the retry step after it (``node/watchdog.py``, ``node/retry.py``), as the commands it renders."""
+"""What a Slurm training job's batch script does for itself: the pre-limit signal's margin (and the rule that it
+leaves time to save), the watchdog beside the training step and the retry step after it (``node/watchdog.py``,
+``node/retry.py``), as the commands it renders."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import math
 from ..estimate import from_experiment
 from ..estimate.params import stage_params
 from ..spec.config import Experiment
+from .problem import Problem
 
-SIGNAL_SLACK_S = 120
-"""Beyond the saves: the iteration in flight when the signal comes, the exit, Slurm's own kill delay."""
-MARGIN_STEP_S = 300
-"""The margin is rounded up to whole 5 minutes (Slurm's signal timing is itself coarse, up to 60 s early): the
-variants of one sweep, whose array shares one script, get one margin unless their checkpoints differ a lot."""
+SIGNAL_SLACK_S = 60
+"""Beyond the save: the iteration in flight when the signal comes and the exit (Slurm may send the signal up to 60 s
+late)."""
 
 
 def checkpoint_bytes(exp: Experiment) -> float:
@@ -25,10 +25,31 @@ def checkpoint_bytes(exp: Experiment) -> float:
 
 
 def signal_margin_s(exp: Experiment) -> int:
-    """Seconds before the time limit that Slurm sends USR1 (``--signal=B:USR1@margin``): two checkpoint saves at
-    the profile's write rate (the save the signal starts, and room for a slow one), plus ``SIGNAL_SLACK_S``."""
-    save_s = checkpoint_bytes(exp) / (exp.profile.checkpoint_write_gb_s * 1e9)
-    return int(math.ceil((2 * save_s + SIGNAL_SLACK_S) / MARGIN_STEP_S) * MARGIN_STEP_S)
+    """Seconds before the time limit that Slurm sends USR1 (``--signal=B:USR1@margin``): the run's
+    ``training.exit_margin_minutes``, the one setting of when a job stops and saves before its limit (Megatron's
+    ``--exit-duration-in-mins`` is the limit less the same margin; the signal also covers the start-up that clock
+    does not see)."""
+    return exp.recipe.training.exit_margin_minutes * 60
+
+
+def rule_exit_margin(exp: Experiment) -> list[Problem]:
+    """A warning when the exit margin is shorter than one checkpoint save at the profile's write rate (plus
+    ``SIGNAL_SLACK_S``): the save the signal starts would be killed by the time limit."""
+    if exp.profile.scheduler != "slurm":
+        return []
+    try:
+        size = checkpoint_bytes(exp)
+    except ValueError:   # a layout the estimator cannot place: rule_layout names it
+        return []
+    need = size / (exp.profile.checkpoint_write_gb_s * 1e9) + SIGNAL_SLACK_S
+    if signal_margin_s(exp) >= need:
+        return []
+    return [Problem("training.exit_margin_minutes",
+                    f"{exp.recipe.training.exit_margin_minutes} min before the time limit is shorter than saving one "
+                    f"checkpoint ({size / 1e9:,.0f} GB at {exp.profile.checkpoint_write_gb_s:g} GB/s, "
+                    f"profile.checkpoint_write_gb_s) and finishing the iteration: ~{need / 60:.0f} min",
+                    f"set training.exit_margin_minutes={math.ceil(need / 60)}, or profile.checkpoint_write_gb_s to "
+                    "your file system's write rate", "warning")]
 
 
 def host_python(exp: Experiment) -> str:

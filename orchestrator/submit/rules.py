@@ -14,6 +14,7 @@ from ..spec import secret_names, shellsafe, slurm_time
 from ..spec.config import Experiment
 from ..spec.megatron_versions import parse_version
 from .problem import Problem, Rule, Severity
+from .resilience import rule_exit_margin
 from .rules_args import rule_checkpointing, rule_extra_args, rule_profiling
 
 RECOMPUTE_MODULES = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"}
@@ -340,7 +341,7 @@ def _layout_gives_vpp(exp: Experiment) -> bool:
 
 RULES: tuple[Rule, ...] = (rule_resources, rule_rendered_values, rule_model_parallel, rule_experts, rule_layout, rule_batch,
                            rule_switches, rule_container, rule_checkpointing, rule_extra_args, rule_profiling,
-                           rule_warnings)
+                           rule_exit_margin, rule_warnings)
 
 
 def rule_memory(exp: Experiment) -> list[Problem]:

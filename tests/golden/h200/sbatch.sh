@@ -8,7 +8,7 @@
 #SBATCH --mem=0
 #SBATCH --exclusive
 #SBATCH --time=04:00:00
-#SBATCH --signal=B:USR1@3000
+#SBATCH --signal=B:USR1@600
 #SBATCH --requeue
 #SBATCH --output=/runs/golden/logs/%x_%j.log
 #SBATCH --open-mode=append
@@ -43,7 +43,7 @@ export PYTHONPATH=/opt/toolkit${PYTHONPATH:+:$PYTHONPATH}
 # HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
 # NGC_API_KEY is passed through from the submitting environment when set (never written here).
 
-# Slurm's USR1 3000 s before the time limit goes to srun, every rank, Megatron: save, then exit.
+# Slurm's USR1 600 s before the time limit goes to srun, every rank, Megatron: save, then exit.
 # The watchdog stops a step whose iterations stop; the retry step requeues a transient failure (node/retry.py).
 started=$(date +%s)
 checkpoint_before=$(python3 -m orchestrator.node.retry --spec /runs/golden/job.json --log /runs/golden/logs/%x_%j.log --retries 2 --backoff 60 --checkpoint-now)

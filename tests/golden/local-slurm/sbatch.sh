@@ -7,7 +7,7 @@
 #SBATCH --gres=gpu:2
 #SBATCH --partition=debug
 #SBATCH --time=00:30:00
-#SBATCH --signal=B:USR1@300
+#SBATCH --signal=B:USR1@120
 #SBATCH --requeue
 #SBATCH --output=/runs/golden/logs/%x_%j.log
 #SBATCH --open-mode=append
@@ -34,7 +34,7 @@ export PYTHONWARNINGS=ignore
 # HUGGING_FACE_HUB_TOKEN is passed through from the submitting environment when set (never written here).
 # NGC_API_KEY is passed through from the submitting environment when set (never written here).
 
-# Slurm's USR1 300 s before the time limit goes to srun, every rank, Megatron: save, then exit.
+# Slurm's USR1 120 s before the time limit goes to srun, every rank, Megatron: save, then exit.
 # The watchdog stops a step whose iterations stop; the retry step requeues a transient failure (node/retry.py).
 started=$(date +%s)
 checkpoint_before=$(python3 -m orchestrator.node.retry --spec /runs/golden/job.json --log /runs/golden/logs/%x_%j.log --retries 2 --backoff 60 --checkpoint-now)

@@ -67,3 +67,18 @@ def test_the_watchdog_allows_k_medians_of_this_attempt_only(tmp_path: Path) -> N
     assert progress.poll() and progress.last == 3
     assert progress.allowed(factor=10, floor=0.5, startup=600) == (1.0, 0.1)         # 10 x the median 0.1 s
     assert progress.allowed(factor=10, floor=5, startup=600) == (5, 0.1)             # never below the floor
+
+
+def test_the_signal_margin_is_the_exit_margin_and_validate_warns_when_a_save_does_not_fit() -> None:
+    from orchestrator.spec.config import load_experiment
+    from orchestrator.submit import render, resilience, rules
+
+    exp = load_experiment("h100-eos", "deepseek-v3", ["profile.account=a", "training.exit_margin_minutes=30"])
+    assert resilience.signal_margin_s(exp) == 30 * 60
+    assert "#SBATCH --signal=B:USR1@1800\n" in render.render(exp, "/runs/x").files["sbatch.sh"]
+    assert not [p for p in rules.validate(exp) if p.setting == "training.exit_margin_minutes"]
+    slow = load_experiment("h100-eos", "deepseek-v3", ["profile.account=a", "training.exit_margin_minutes=30",
+                                                       "profile.checkpoint_write_gb_s=2"])
+    [warned] = [p for p in rules.validate(slow) if p.setting == "training.exit_margin_minutes"]
+    minutes = -(-(resilience.checkpoint_bytes(slow) / 2e9 + resilience.SIGNAL_SLACK_S) // 60)
+    assert warned.severity == "warning" and warned.fix.startswith(f"set training.exit_margin_minutes={minutes:.0f},")
