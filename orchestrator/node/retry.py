@@ -210,8 +210,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
                       exclude)
     with open(run_dir / ATTEMPTS, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(asdict(attempt)) + "\n")
-    print(f"orchestrator: attempt {attempt.restart} of job {attempt.job} {action}: {why}"
-          + (f"; excluding {','.join(exclude)}" if exclude else ""), flush=True)
+    if a.status != 0:   # a success says nothing in the log (attempts.jsonl has it): its last lines stay Megatron's
+        print(f"orchestrator: attempt {attempt.restart} of job {attempt.job} {action}: {why}"
+              + (f"; excluding {','.join(exclude)}" if exclude else ""), flush=True)
     if action != "requeued":
         return int(a.status)
     backoff = min(MAX_BACKOFF_S, a.backoff * 2 ** max(0, spent([*earlier, attempt]) - 1))
